@@ -1,0 +1,304 @@
+package alerts
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/reconhq/recon"
+	"github.com/shopspring/decimal"
+)
+
+var hundred = decimal.NewFromInt(100)
+
+// observe applies one event to one rule.
+func (e *Engine) observe(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev Event) []recon.Alert {
+	switch ev := ev.(type) {
+	case BalanceChanged:
+		if (r.Kind == BalanceBelow || r.Kind == BalanceAbove) && ev.Account == r.Account && ev.Currency == r.Currency {
+			return balance(out, r, rs, now, ev)
+		}
+	case TransactionSeen:
+		if r.Kind == LargeCredit {
+			return largeCredit(out, r, rs, now, ev)
+		}
+	case SuspenseState:
+		if r.Currency != "" && ev.Currency != r.Currency {
+			return out
+		}
+		switch r.Kind {
+		case SuspenseAmount:
+			a := recon.Alert{At: now, Value: ev.Total, Threshold: r.threshold, Currency: ev.Currency,
+				Message: fmt.Sprintf("suspense holds %s %s in %d items (threshold %s)", ev.Total, ev.Currency, ev.Count, r.threshold)}
+			cond := ev.Total.GreaterThanOrEqual(r.threshold)
+			clear := ev.Total.LessThan(r.threshold.Sub(r.hysteresis))
+			return transition(out, r, rs, "suspense", cond, clear, a)
+		case SuspenseAge:
+			rs.Oldest = ev.Oldest
+			return suspenseAge(out, r, rs, now)
+		}
+	case DirectDebitSeen:
+		if r.Kind == ReturnRate {
+			b := rs.bucket(r, now)
+			if ev.Return {
+				b.Returns++
+			} else {
+				b.Collections++
+			}
+			return returnRate(out, r, rs, now)
+		}
+	case StatementReceived:
+		switch r.Kind {
+		case StatementMissing:
+			if ev.Account == r.Account {
+				rs.mark(ev)
+				return statementMissing(out, r, rs, now)
+			}
+		case StatementBreak:
+			if r.Account == "" || ev.Account == r.Account {
+				return statementBreak(out, r, rs, now, ev)
+			}
+		}
+	case InstalmentStatus:
+		if r.Kind == InstalmentOverdue && (r.Subject == "" || r.Subject == ev.LoanID) {
+			return instalment(out, r, rs, now, ev)
+		}
+	default:
+		panic(fmt.Sprintf("alerts: unknown event type %T", ev)) // a bug in the caller
+	}
+	return out
+}
+
+// tick evaluates one time-based rule.
+func (e *Engine) tick(out []recon.Alert, r *rule, rs *ruleState, now time.Time) []recon.Alert {
+	switch r.Kind {
+	case SuspenseAge:
+		return suspenseAge(out, r, rs, now)
+	case ReturnRate:
+		return returnRate(out, r, rs, now)
+	case StatementMissing:
+		return statementMissing(out, r, rs, now)
+	case InstalmentOverdue:
+		n := len(out)
+		for subject, u := range rs.Unpaid {
+			out = instalmentEdge(out, r, rs, now, subject, u)
+		}
+		// map order is random; the engine's output must not be
+		slices.SortFunc(out[n:], func(a, b recon.Alert) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	return out
+}
+
+func balance(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev BalanceChanged) []recon.Alert {
+	a := recon.Alert{At: now, Value: ev.Balance, Threshold: r.threshold, Currency: ev.Currency}
+	var cond, clear bool
+	if r.Kind == BalanceBelow {
+		cond = ev.Balance.LessThan(r.threshold)
+		clear = ev.Balance.GreaterThanOrEqual(r.threshold.Add(r.hysteresis))
+		a.Message = fmt.Sprintf("balance of %s is %s %s, below %s", ev.Account, ev.Balance, ev.Currency, r.threshold)
+	} else {
+		cond = ev.Balance.GreaterThan(r.threshold)
+		clear = ev.Balance.LessThanOrEqual(r.threshold.Sub(r.hysteresis))
+		a.Message = fmt.Sprintf("balance of %s is %s %s, above %s", ev.Account, ev.Balance, ev.Currency, r.threshold)
+	}
+	return transition(out, r, rs, ev.Account, cond, clear, a)
+}
+
+// largeCredit fires once per transaction id and never resolves: a single
+// credit is an event, not a condition.
+func largeCredit(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev TransactionSeen) []recon.Alert {
+	if ev.Direction != recon.Credit || ev.Currency != r.Currency || ev.Amount.LessThan(r.threshold) ||
+		(r.Account != "" && ev.Account != r.Account) || ev.ID == "" || len(ev.ID) > maxSubjectBytes {
+		return out
+	}
+	if rs.seen == nil {
+		rs.seen = make(map[string]bool, len(rs.Seen))
+		for _, id := range rs.Seen {
+			rs.seen[id] = true
+		}
+	}
+	if rs.seen[ev.ID] {
+		return out
+	}
+	rs.seen[ev.ID] = true
+	rs.Seen = append(rs.Seen, ev.ID)
+	if len(rs.Seen) > maxSeenCredits {
+		delete(rs.seen, rs.Seen[0])
+		rs.Seen = slices.Delete(rs.Seen, 0, 1)
+	}
+	return append(out, recon.Alert{
+		ID: alertID(r.Name, ev.ID, 1), Rule: r.Name, Kind: string(r.Kind), State: StateFiring,
+		Subject: ev.ID, Value: ev.Amount, Threshold: r.threshold, Currency: ev.Currency, At: now,
+		Message: fmt.Sprintf("firing: credit %s of %s %s (threshold %s)", ev.ID, ev.Amount, ev.Currency, r.threshold),
+	})
+}
+
+func suspenseAge(out []recon.Alert, r *rule, rs *ruleState, now time.Time) []recon.Alert {
+	var age time.Duration
+	if !rs.Oldest.IsZero() {
+		age = now.Sub(rs.Oldest)
+	}
+	a := recon.Alert{At: now, Value: decimal.NewFromInt(int64(age / time.Second)),
+		Threshold: decimal.NewFromInt(int64(r.age / time.Second)),
+		Message:   fmt.Sprintf("oldest suspense item is %s old (limit %s)", age.Truncate(time.Second), r.age)}
+	cond := !rs.Oldest.IsZero() && age >= r.age
+	return transition(out, r, rs, "suspense", cond, !cond, a)
+}
+
+// bucket returns the return_rate bucket for now, dropping those that left
+// the window.
+func (rs *ruleState) bucket(r *rule, now time.Time) *bucket {
+	rs.prune(r, now)
+	idx := now.UnixNano() / int64(r.window/returnBuckets)
+	b := rs.Buckets[idx]
+	if b == nil {
+		b = &bucket{}
+		rs.Buckets[idx] = b
+	}
+	return b
+}
+
+func (rs *ruleState) prune(r *rule, now time.Time) {
+	if rs.Buckets == nil {
+		rs.Buckets = map[int64]*bucket{}
+	}
+	idx := now.UnixNano() / int64(r.window/returnBuckets)
+	for k := range rs.Buckets {
+		if k <= idx-returnBuckets {
+			delete(rs.Buckets, k)
+		}
+	}
+}
+
+// returnRate compares returns*100 with threshold*collections, so no
+// division decides anything; the reported value is rounded to 2 places.
+func returnRate(out []recon.Alert, r *rule, rs *ruleState, now time.Time) []recon.Alert {
+	rs.prune(r, now)
+	var c, n int64
+	for _, b := range rs.Buckets {
+		c += b.Collections
+		n += b.Returns
+	}
+	coll, rets := decimal.NewFromInt(c), decimal.NewFromInt(n)
+	a := recon.Alert{At: now, Threshold: r.threshold}
+	if c > 0 {
+		a.Value = rets.Mul(hundred).DivRound(coll, 2)
+	}
+	a.Message = fmt.Sprintf("direct-debit returns %d of %d collections over %s = %s%% (threshold %s%%)", n, c, r.window, a.Value, r.threshold)
+	cond := c >= int64(r.MinCount) && rets.Mul(hundred).GreaterThanOrEqual(r.threshold.Mul(coll))
+	clear := c == 0 || rets.Mul(hundred).LessThan(r.threshold.Sub(r.hysteresis).Mul(coll))
+	return transition(out, r, rs, "direct-debits", cond, clear, a)
+}
+
+func (rs *ruleState) mark(ev StatementReceived) *stmtMark {
+	if rs.Statements == nil {
+		rs.Statements = map[string]*stmtMark{}
+	}
+	m := rs.Statements[ev.Account]
+	if m == nil {
+		m = &stmtMark{}
+		rs.Statements[ev.Account] = m
+	}
+	if ev.Date > m.Date {
+		m.Date, m.Closing = ev.Date, ev.Closing
+	}
+	return m
+}
+
+// expectedDate is the latest statement date whose deadline (that date plus
+// r.Days, at r.At local time) has passed at now.
+func expectedDate(r *rule, now time.Time) recon.Date {
+	local := now.In(r.loc)
+	back := r.Days
+	if local.Hour()*60+local.Minute() < r.atMinutes {
+		back++
+	}
+	return recon.Date(local.AddDate(0, 0, -back).Format(time.DateOnly))
+}
+
+func statementMissing(out []recon.Alert, r *rule, rs *ruleState, now time.Time) []recon.Alert {
+	var last recon.Date
+	if m := rs.Statements[r.Account]; m != nil {
+		last = m.Date
+	}
+	want := expectedDate(r, now)
+	cond := last < want
+	a := recon.Alert{At: now, Value: decimal.Zero, Threshold: decimal.Zero,
+		Message: fmt.Sprintf("statement of %s for %s not received by %s %s (last %q)", r.Account, want, r.At, r.loc, last)}
+	return transition(out, r, rs, r.Account, cond, !cond, a)
+}
+
+// statementBreak fires when a statement's own arithmetic fails or its
+// opening balance is not the previous statement's closing balance; the
+// next statement that is sound resolves it.
+func statementBreak(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev StatementReceived) []recon.Alert {
+	var prev stmtMark
+	if m := rs.Statements[ev.Account]; m != nil {
+		prev = *m
+	}
+	a := recon.Alert{At: now, Value: decimal.Zero, Threshold: r.threshold, Currency: ev.Currency}
+	broken := false
+	if ev.Check == "mismatch" {
+		broken = true
+		a.Message = fmt.Sprintf("statement of %s dated %s does not balance", ev.Account, ev.Date)
+	}
+	if ev.Date > prev.Date && prev.Closing != nil && ev.Opening != nil {
+		diff := ev.Opening.Sub(*prev.Closing)
+		if diff.Abs().GreaterThan(r.threshold) {
+			broken = true
+			a.Value = diff
+			a.Message = fmt.Sprintf("statement of %s dated %s opens at %s, previous (%s) closed at %s",
+				ev.Account, ev.Date, ev.Opening, prev.Date, prev.Closing)
+		}
+	}
+	if ev.Date < prev.Date || (ev.Date == prev.Date && !broken) {
+		return out // a replayed or same-day statement neither breaks nor heals the chain
+	}
+	rs.mark(ev)
+	if a.Message == "" {
+		a.Message = fmt.Sprintf("statement of %s dated %s balances and chains", ev.Account, ev.Date)
+	}
+	return transition(out, r, rs, ev.Account, broken, !broken, a)
+}
+
+func instalment(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev InstalmentStatus) []recon.Alert {
+	subject := ev.LoanID + "/" + string(ev.DueDate)
+	if len(subject) > maxSubjectBytes || !ev.DueDate.Valid() {
+		return out
+	}
+	if rs.Unpaid == nil {
+		rs.Unpaid = map[string]*unpaid{}
+	}
+	u := &unpaid{LoanID: ev.LoanID, DueDate: ev.DueDate, Outstanding: ev.Outstanding, Currency: ev.Currency}
+	if ev.Outstanding.GreaterThan(r.threshold) && ev.Outstanding.IsPositive() {
+		if _, ok := rs.Unpaid[subject]; !ok && len(rs.Unpaid) >= maxInstalments {
+			rs.Dropped++
+			return out
+		}
+		rs.Unpaid[subject] = u
+		return instalmentEdge(out, r, rs, now, subject, u)
+	}
+	delete(rs.Unpaid, subject)
+	out = instalmentEdge(out, r, rs, now, subject, nil)
+	return out
+}
+
+// instalmentEdge evaluates one instalment; u is nil once it is paid.
+func instalmentEdge(out []recon.Alert, r *rule, rs *ruleState, now time.Time, subject string, u *unpaid) []recon.Alert {
+	cond := false
+	a := recon.Alert{At: now, Threshold: r.threshold}
+	if u != nil {
+		due, err := time.ParseInLocation(time.DateOnly, string(u.DueDate), r.loc)
+		if err != nil {
+			panic(fmt.Sprintf("alerts: validated due date %q does not parse: %v", u.DueDate, err))
+		}
+		cond = !now.Before(due.AddDate(0, 0, r.Days+1))
+		a.Value, a.Currency = u.Outstanding, u.Currency
+		a.Message = fmt.Sprintf("loan %s: instalment due %s has %s %s outstanding %d days after due", u.LoanID, u.DueDate, u.Outstanding, u.Currency, r.Days)
+	} else {
+		a.Value = decimal.Zero
+		a.Message = fmt.Sprintf("instalment %s paid", subject)
+	}
+	return transition(out, r, rs, subject, cond, !cond, a)
+}

@@ -1,0 +1,145 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/matcher"
+	"github.com/reconhq/recon/schemas"
+)
+
+// API serves the ledger's read model and suspense resolution.
+type API struct {
+	View  *View
+	Kafka bus.Config
+	// Producer publishes suspense assignments (acks=all).
+	Producer *kgo.Client
+	// Ready reports whether every component runs (GET /healthz).
+	Ready func() error
+	Now   func() time.Time
+}
+
+// Register adds the endpoints to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /v1/loans/{loan_id}", a.loan)
+	mux.HandleFunc("GET /v1/accounts/{account}/balance", a.balance)
+	mux.HandleFunc("GET /v1/suspense", a.suspense)
+	mux.HandleFunc("POST /v1/suspense/{id}/assign", a.assign)
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := a.Ready(); err != nil {
+		reply(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "error": err.Error()})
+		return
+	}
+	reply(w, http.StatusOK, map[string]any{"status": "ok", "journal_entries": a.View.Entries()})
+}
+
+func (a *API) loan(w http.ResponseWriter, r *http.Request) {
+	s, ok := a.View.Loan(r.PathValue("loan_id"))
+	if !ok {
+		reply(w, http.StatusNotFound, map[string]string{"error": "no loan " + r.PathValue("loan_id")})
+		return
+	}
+	reply(w, http.StatusOK, s)
+}
+
+func (a *API) balance(w http.ResponseWriter, r *http.Request) {
+	var at time.Time
+	if q := r.URL.Query().Get("at"); q != "" {
+		t, err := time.Parse(time.RFC3339, q)
+		if err != nil {
+			reply(w, http.StatusBadRequest, map[string]string{"error": "at must be RFC 3339, e.g. 2026-11-27T12:00:00Z"})
+			return
+		}
+		at = t
+	}
+	account := r.PathValue("account")
+	bals := a.View.Balances(account, at)
+	if bals == nil {
+		bals = nil
+	}
+	reply(w, http.StatusOK, map[string]any{"account": account, "at": at, "balances": bals})
+}
+
+func (a *API) suspense(w http.ResponseWriter, r *http.Request) {
+	items := a.View.Suspense(a.Now())
+	if items == nil {
+		items = []SuspenseItem{}
+	}
+	reply(w, http.StatusOK, map[string]any{"items": items})
+}
+
+type assignRequest struct {
+	LoanID      string               `json:"loan_id"`
+	Amount      *decimal.Decimal     `json:"amount"`
+	Allocations []matcher.Allocation `json:"allocations"`
+	Note        string               `json:"note"`
+	Actor       string               `json:"actor"`
+}
+
+// assign publishes the person's decision to the partition that holds the
+// item; the matcher books it (or rejects it with the reason on the matches
+// topic) inside its transaction.
+func (a *API) assign(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req assignRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		reply(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON: " + err.Error()})
+		return
+	}
+	if req.LoanID != "" && len(req.Allocations) == 0 {
+		var item *SuspenseItem
+		for _, it := range a.View.Suspense(a.Now()) {
+			if it.ID == id {
+				item = &it
+				break
+			}
+		}
+		if item == nil {
+			reply(w, http.StatusNotFound, map[string]string{"error": "no open suspense item " + id})
+			return
+		}
+		req.Allocations = []matcher.Allocation{{LoanID: req.LoanID, Amount: item.Amount}}
+	}
+	if len(req.Allocations) == 0 || strings.TrimSpace(req.Note) == "" {
+		reply(w, http.StatusBadRequest, map[string]string{"error": "give loan_id or allocations, and a note saying why"})
+		return
+	}
+	p, ok := a.View.ItemPartition(id)
+	if !ok {
+		reply(w, http.StatusNotFound, map[string]string{"error": "no open suspense item " + id})
+		return
+	}
+	if req.Actor == "" {
+		req.Actor = "api"
+	}
+	rt := matcher.Routed{Kind: matcher.KindAssign, Key: schemas.SuspenseKey, Transaction: recon.BankTransaction{ID: id},
+		Rule: "manual", Allocations: req.Allocations, Note: req.Note, Actor: req.Actor}
+	v, _ := json.Marshal(rt)
+	now := a.Now()
+	ev := bus.Event{Topic: schemas.TopicRouted, Key: schemas.SuspenseKey, Type: schemas.TypeRouted,
+		ID: fmt.Sprintf("assign-%s-%d", id, now.UnixNano()), Source: "recon/api", Time: now, Value: v, Partition: p}
+	if err := a.Producer.ProduceSync(r.Context(), ev.Record(a.Kafka.Partitions)).FirstErr(); err != nil {
+		reply(w, http.StatusServiceUnavailable, map[string]string{"error": "not stored, retry: " + err.Error()})
+		return
+	}
+	reply(w, http.StatusAccepted, map[string]any{"accepted": true, "item": id, "allocations": req.Allocations})
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,228 @@
+// Package api is recon's HTTP surface over the ledger: loans with what
+// they owe, account balances (now or at a past instant), the suspense
+// queue and its manual resolution. Its view is a projection of the journal
+// and the loans topic, rebuilt from Kafka at start.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/ledger"
+	"github.com/reconhq/recon/matcher"
+	"github.com/reconhq/recon/schemas"
+)
+
+// View is the read model: a ledger.Book over the whole journal, the loans,
+// and per journal partition the open suspense items.
+type View struct {
+	mu       sync.RWMutex
+	book     *ledger.Book
+	loans    map[string]recon.Loan
+	posters  map[int32]*matcher.Poster
+	entries  int64
+	verifier map[int32]*ledger.Verifier
+	broken   error
+	log      *slog.Logger
+	caught   chan struct{}
+	once     sync.Once
+}
+
+// NewView returns an empty view.
+func NewView(log *slog.Logger) *View {
+	return &View{book: ledger.NewBook(), loans: map[string]recon.Loan{}, posters: map[int32]*matcher.Poster{},
+		verifier: map[int32]*ledger.Verifier{}, log: log, caught: make(chan struct{})}
+}
+
+// Run follows the journal and the loans topic from the start.
+func (v *View) Run(ctx context.Context, kafka bus.Config) error {
+	cl, err := kgo.NewClient(kafka.Opts(
+		kgo.ConsumeTopics(schemas.TopicLedgerEntries, schemas.TopicLoans),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fs.EachError(func(t string, p int32, err error) { v.log.Warn("view fetch", "topic", t, "partition", p, "err", err) })
+		v.mu.Lock()
+		fs.EachRecord(v.apply)
+		v.mu.Unlock()
+	}
+}
+
+func (v *View) apply(r *kgo.Record) {
+	switch r.Topic {
+	case schemas.TopicLoans:
+		if r.Value == nil {
+			delete(v.loans, string(r.Key))
+			return
+		}
+		var l recon.Loan
+		if err := json.Unmarshal(r.Value, &l); err == nil {
+			v.loans[l.LoanID] = l
+		}
+	case schemas.TopicLedgerEntries:
+		var e recon.Entry
+		if err := json.Unmarshal(r.Value, &e); err != nil {
+			v.log.Error("journal record unreadable", "where", bus.Where(r), "err", err)
+			return
+		}
+		vf := v.verifier[r.Partition]
+		if vf == nil {
+			vf = &ledger.Verifier{Partition: r.Partition}
+			v.verifier[r.Partition] = vf
+		}
+		if err := vf.Next(r.Offset, e); err != nil && v.broken == nil {
+			v.broken = err
+			v.log.Error("journal hash chain broken", "err", err)
+		}
+		if err := v.book.Apply(e); err != nil {
+			v.log.Error("journal entry conflicts", "where", bus.Where(r), "err", err)
+		}
+		po := v.posters[r.Partition]
+		if po == nil {
+			po = matcher.NewPoster(matcher.NewLoans())
+			v.posters[r.Partition] = po
+		}
+		po.Restore(e)
+		v.entries++
+	}
+}
+
+// Entries is the number of journal entries seen.
+func (v *View) Entries() int64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.entries
+}
+
+// LoanSummary is GET /v1/loans/{id}.
+type LoanSummary struct {
+	LoanID      string             `json:"loan_id"`
+	VirtualIBAN string             `json:"virtual_iban"`
+	Currency    string             `json:"currency"`
+	Principal   decimal.Decimal    `json:"principal"`
+	Owed        decimal.Decimal    `json:"owed"`
+	Outstanding decimal.Decimal    `json:"outstanding"`
+	Paid        decimal.Decimal    `json:"paid"`
+	Overpaid    decimal.Decimal    `json:"overpaid"`
+	Status      string             `json:"status"`
+	Schedule    []recon.Instalment `json:"schedule,omitempty"`
+}
+
+// Loan summarises a loan from the journal: paid is what was allocated to
+// its receivables, overpaid its borrower credit, outstanding what is owed
+// minus paid.
+func (v *View) Loan(id string) (LoanSummary, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	l, ok := v.loans[id]
+	if !ok {
+		return LoanSummary{}, false
+	}
+	owed := l.Principal
+	if len(l.Schedule) > 0 {
+		owed = decimal.Zero
+		for _, in := range l.Schedule {
+			owed = owed.Add(in.Principal).Add(in.Interest).Add(in.Fees)
+		}
+	}
+	paid := decimal.Zero
+	for _, acct := range []string{ledger.Principal(id), ledger.Interest(id), ledger.Fees(id)} {
+		paid = paid.Sub(v.balance(acct, l.Currency))
+	}
+	s := LoanSummary{LoanID: id, VirtualIBAN: l.VirtualIBAN, Currency: l.Currency, Principal: l.Principal, Owed: owed,
+		Paid: paid, Outstanding: owed.Sub(paid), Overpaid: v.balance(ledger.Credit(id), l.Currency).Neg(), Schedule: l.Schedule}
+	switch {
+	case s.Outstanding.IsPositive() && paid.IsZero():
+		s.Status = "open"
+	case s.Outstanding.IsPositive():
+		s.Status = "repaying"
+	default:
+		s.Status = "repaid"
+	}
+	return s, true
+}
+
+func (v *View) balance(account, currency string) decimal.Decimal {
+	for _, b := range v.book.Balances(account, time.Time{}) {
+		if b.Currency == currency {
+			return b.Balance
+		}
+	}
+	return decimal.Zero
+}
+
+// Balances of an account at an instant (zero: now).
+func (v *View) Balances(account string, at time.Time) []ledger.Balance {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.book.Balances(account, at)
+}
+
+// SuspenseItem is one row of GET /v1/suspense.
+type SuspenseItem struct {
+	ID         string                `json:"id"`
+	Amount     decimal.Decimal       `json:"amount"`
+	Currency   string                `json:"currency"`
+	Direction  recon.Direction       `json:"direction"`
+	Reason     string                `json:"reason"`
+	LoanID     string                `json:"loan_id,omitempty"`
+	Since      time.Time             `json:"since"`
+	AgeSeconds int64                 `json:"age_seconds"`
+	Evidence   recon.BankTransaction `json:"evidence"`
+}
+
+// ItemPartition says which journal partition holds an open suspense item.
+func (v *View) ItemPartition(id string) (int32, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for p, po := range v.posters {
+		for _, it := range po.Items() {
+			if it.Transaction.ID == id {
+				return p, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Suspense lists open suspense items, oldest first.
+func (v *View) Suspense(now time.Time) []SuspenseItem {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []SuspenseItem
+	for _, po := range v.posters {
+		for _, it := range po.Items() {
+			t := it.Transaction
+			out = append(out, SuspenseItem{ID: t.ID, Amount: t.Amount, Currency: t.Currency, Direction: t.Direction, Reason: it.Reason,
+				LoanID: it.LoanID, Since: it.Since, AgeSeconds: int64(now.Sub(it.Since).Seconds()), Evidence: t})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Since.Before(out[j].Since) || out[i].Since.Equal(out[j].Since) && out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// ChainError is the first broken link seen, or nil.
+func (v *View) ChainError() error {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.broken
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/reconhq/recon/bus"
+)
+
+// settings are every flag of the serving commands; environment variables
+// give the defaults, flags win.
+type settings struct {
+	brokers     string
+	kafkaPort   int
+	partitions  int
+	httpAddr    string
+	dataDir     string
+	clickhouse  string
+	chDatabase  string
+	alertsFile  string
+	instance    string
+	demo        bool
+	stayAfter   bool
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(key string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return v
+	}
+	return def
+}
+
+func newFlags(name string, s *settings) *flag.FlagSet {
+	fs := flag.NewFlagSet("recon "+name, flag.ContinueOnError)
+	fs.StringVar(&s.brokers, "brokers", env("RECON_KAFKA_BROKERS", ""), "Kafka bootstrap brokers, comma-separated (env RECON_KAFKA_BROKERS); empty starts an embedded broker (run only)")
+	fs.IntVar(&s.kafkaPort, "kafka-port", envInt("RECON_EMBEDDED_KAFKA_PORT", 9092), "port of the embedded Kafka-protocol broker on 127.0.0.1")
+	fs.IntVar(&s.partitions, "partitions", envInt("RECON_PARTITIONS", 3), "partitions of every recon topic (created at start; must match existing topics)")
+	fs.StringVar(&s.httpAddr, "http", env("RECON_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (API, /healthz, /metrics)")
+	fs.StringVar(&s.dataDir, "data-dir", env("RECON_DATA_DIR", "./data"), "where recon keeps its state (embedded broker log, alert delivery state)")
+	fs.StringVar(&s.clickhouse, "clickhouse", env("RECON_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port (env RECON_CLICKHOUSE_ADDR); empty: no analytics sink")
+	fs.StringVar(&s.chDatabase, "clickhouse-database", env("RECON_CLICKHOUSE_DATABASE", "recon"), "ClickHouse database")
+	fs.StringVar(&s.alertsFile, "alerts-config", env("RECON_ALERTS_CONFIG", ""), "alert rules YAML (env RECON_ALERTS_CONFIG), reloaded when it changes; empty: no alerts")
+	fs.StringVar(&s.instance, "instance", env("RECON_INSTANCE", "recon-0"), "stable, unique name of this instance (consumer group member and transactional id)")
+	return fs
+}
+
+func (s settings) kafka() (bus.Config, error) {
+	c := bus.DefaultConfig()
+	if s.brokers != "" {
+		c.Brokers = strings.Split(s.brokers, ",")
+	}
+	if s.partitions < 1 {
+		return c, errors.New("--partitions must be at least 1")
+	}
+	c.Partitions = int32(s.partitions)
+	c.ClientID = "recon-" + s.instance
+	return c, c.Validate()
+}
+
+func fail(format string, args ...any) int {
+	fmt.Fprintf(os.Stderr, "recon: "+format+"\n", args...)
+	return 1
+}

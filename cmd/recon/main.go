@@ -1,0 +1,82 @@
+// Command recon runs the reconciliation pipeline: every component in one
+// process (`recon run`), or one component per process to scale out, plus
+// the tools around it (inspect, ledger verify, migrate).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `recon turns bank data (ISO 20022 files, bank webhooks, producers' events)
+into loan repayments matched by virtual IBAN, a balanced double-entry ledger,
+ClickHouse analytics and signed alert webhooks.
+
+Usage:
+  recon run      [flags]          every component in one process (embedded Kafka when no broker is set)
+  recon ingest   [flags]          the HTTP ingest API only (producers, files, loans)
+  recon ingest file [flags] PATH...  publish ISO 20022 files to Kafka, with progress
+  recon match    [flags]          the matcher only (scale out: run more, same group)
+  recon sink     [flags]          the ClickHouse sink only
+  recon alerts   [flags]          the alerts component only
+  recon inspect  FILE...          print the records of ISO 20022 files as JSON Lines, no Kafka
+  recon ledger verify [flags]     check the journal's hash chains; names the first broken link
+  recon migrate  [flags]          create or upgrade the ClickHouse schema
+  recon help     [command]        this text, or a command's flags
+
+Environment (flags win): RECON_KAFKA_BROKERS, RECON_HTTP_ADDR, RECON_DATA_DIR,
+RECON_CLICKHOUSE_ADDR, RECON_ALERTS_CONFIG, RECON_INSTANCE, RECON_PARTITIONS.
+Run 'recon <command> -h' for its flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return serve(ctx, "run", rest, allComponents)
+	case "ingest":
+		if len(rest) > 0 && rest[0] == "file" {
+			return ingestFiles(ctx, rest[1:])
+		}
+		return serve(ctx, "ingest", rest, components{ingest: true})
+	case "match":
+		return serve(ctx, "match", rest, components{match: true})
+	case "sink":
+		return serve(ctx, "sink", rest, components{sink: true})
+	case "alerts":
+		return serve(ctx, "alerts", rest, components{alerts: true})
+	case "inspect":
+		return inspect(rest)
+	case "ledger":
+		if len(rest) > 0 && rest[0] == "verify" {
+			return verify(ctx, rest[1:])
+		}
+		fmt.Fprintln(os.Stderr, "usage: recon ledger verify [flags]")
+		return 2
+	case "migrate":
+		return migrate(ctx, rest)
+	case "help", "-h", "--help":
+		if len(rest) > 0 {
+			return run(ctx, []string{rest[0], "-h"})
+		}
+		fmt.Print(usage)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "recon: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}

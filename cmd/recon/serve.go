@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/reconhq/recon/api"
+	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/ingest"
+	"github.com/reconhq/recon/matcher/service"
+)
+
+type components struct{ ingest, match, sink, alerts, view bool }
+
+var allComponents = components{ingest: true, match: true, sink: true, alerts: true, view: true}
+
+// serve runs the chosen components until ctx ends. Only main exits.
+func serve(ctx context.Context, name string, args []string, want components) int {
+	var s settings
+	fs := newFlags(name, &s)
+	if name == "run" {
+		fs.BoolVar(&s.demo, "demo", false, "load the shipped demo (loans, a camt.053, webhook-style events), print a summary, keep serving")
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	kc, err := s.kafka()
+	if err != nil {
+		return fail("%v", err)
+	}
+	if s.brokers == "" {
+		if name != "run" {
+			return fail("%s needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS (only 'recon run' embeds a broker)", name)
+		}
+		dir := filepath.Join(s.dataDir, "kafka")
+		cluster, err := bus.Embedded(dir, s.kafkaPort, kc.Partitions)
+		if err != nil {
+			return fail("%v (is another recon running? choose --kafka-port, or set --brokers)", err)
+		}
+		defer cluster.Close()
+		kc.Brokers = cluster.ListenAddrs()
+		log.Info("embedded Kafka-protocol broker", "addr", kc.Brokers[0], "data", dir)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	producer, err := kgo.NewClient(kc.Opts()...)
+	if err != nil {
+		return fail("kafka client: %v", err)
+	}
+	defer producer.Close()
+	setupCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err = bus.EnsureTopics(setupCtx, producer, kc)
+	cancel()
+	if err != nil {
+		return fail("%v (is Kafka reachable at %v?)", err, kc.Brokers)
+	}
+
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	start := func(what string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", what, err)
+			}
+		}()
+	}
+
+	mux := http.NewServeMux()
+	var readiness []func() error
+	var view *api.View
+	var matcherSvc *service.Service
+	if want.match {
+		matcherSvc = service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log}, reg)
+		start("matcher", matcherSvc.Run)
+		readiness = append(readiness, func() error {
+			select {
+			case <-matcherSvc.Ready():
+				return nil
+			default:
+				return errors.New("matcher loading loans")
+			}
+		})
+	}
+	if want.view || want.ingest {
+		view = api.NewView(log)
+		start("ledger view", func(ctx context.Context) error { return view.Run(ctx, kc) })
+	}
+	if want.ingest {
+		in := ingest.New(producer, kc, ingest.NewMetrics(reg))
+		in.Register(mux)
+	}
+	if want.sink {
+		if err := startSink(ctx, s, kc, reg, log, start, &readiness); err != nil {
+			return fail("%v", err)
+		}
+	}
+	if want.alerts {
+		if err := startAlerts(ctx, s, kc, reg, log, producer, mux, start); err != nil {
+			return fail("%v", err)
+		}
+	}
+	a := &api.API{View: view, Kafka: kc, Producer: producer, Now: time.Now, Ready: func() error {
+		for _, r := range readiness {
+			if err := r(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	if view != nil {
+		a.Register(mux)
+	} else {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			if err := a.Ready(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	ln, err := net.Listen("tcp", s.httpAddr)
+	if err != nil {
+		return fail("listen on %s: %v (set --http or RECON_HTTP_ADDR)", s.httpAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute}
+	start("http", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	log.Info("recon serving", "command", name, "http", "http://"+ln.Addr().String(), "kafka", kc.Brokers)
+
+	if s.demo {
+		start("demo", func(ctx context.Context) error { return runDemo(ctx, "http://"+ln.Addr().String(), view) })
+	}
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-errs:
+		log.Error("component failed", "err", err)
+		code = 1
+	}
+	stop()
+	wg.Wait()
+	return code
+}

@@ -1,0 +1,127 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strconv"
+
+	"github.com/reconhq/recon"
+)
+
+// Limits on HTTP bodies.
+const (
+	MaxJSONBytes = 8 << 20
+	MaxFileBytes = 256 << 20
+	MaxBatch     = 10000
+)
+
+// Register adds ingest's endpoints to mux.
+func (in *Ingest) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/loans", in.handleLoans)
+	mux.HandleFunc("POST /v1/bank/transactions", in.handleTransactions)
+	mux.HandleFunc("POST /v1/bank/files", in.handleFile)
+}
+
+func (in *Ingest) handleLoans(w http.ResponseWriter, r *http.Request) {
+	var loans []recon.Loan
+	if !in.decode(w, r, "loans", &loans) {
+		return
+	}
+	if err := in.Loans(r.Context(), loans); err != nil {
+		in.fail(w, r, "loans", err)
+		return
+	}
+	in.reply(w, "loans", http.StatusAccepted, map[string]any{"accepted": len(loans)})
+}
+
+func (in *Ingest) handleTransactions(w http.ResponseWriter, r *http.Request) {
+	var txns []recon.BankTransaction
+	if !in.decode(w, r, "transactions", &txns) {
+		return
+	}
+	ids, err := in.Transactions(r.Context(), "api", txns)
+	if err != nil {
+		in.fail(w, r, "transactions", err)
+		return
+	}
+	in.reply(w, "transactions", http.StatusAccepted, map[string]any{"accepted": len(ids), "ids": ids})
+}
+
+func (in *Ingest) handleFile(w http.ResponseWriter, r *http.Request) {
+	data, err := ReadLimited(r.Body, MaxFileBytes)
+	if err != nil {
+		in.fail(w, r, "files", err)
+		return
+	}
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		name = "upload.xml"
+	}
+	s, err := in.File(r.Context(), path.Base(name), data)
+	if err != nil {
+		in.fail(w, r, "files", err)
+		return
+	}
+	in.reply(w, "files", http.StatusAccepted, s)
+}
+
+// decode reads one JSON object or an array of them into out (a slice).
+func (in *Ingest) decode(w http.ResponseWriter, r *http.Request, endpoint string, out any) bool {
+	body, err := ReadLimited(r.Body, MaxJSONBytes)
+	if err == nil {
+		body = bytes.TrimSpace(body)
+		if len(body) > 0 && body[0] == '{' {
+			body = append(append([]byte{'['}, body...), ']')
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(out); err != nil {
+			err = &InputError{Reason: "invalid JSON: " + err.Error()}
+		}
+	}
+	if err == nil {
+		if n := countOf(out); n == 0 || n > MaxBatch {
+			err = &InputError{Reason: fmt.Sprintf("a batch holds 1 to %d items, got %d", MaxBatch, n)}
+		}
+	}
+	if err != nil {
+		_ = in.DeadLetter(r.Context(), endpoint, r.URL.Path, err.Error(), body)
+		in.fail(w, r, endpoint, err)
+		return false
+	}
+	return true
+}
+
+func countOf(v any) int {
+	switch s := v.(type) {
+	case *[]recon.Loan:
+		return len(*s)
+	case *[]recon.BankTransaction:
+		return len(*s)
+	}
+	return 0
+}
+
+func (in *Ingest) fail(w http.ResponseWriter, r *http.Request, endpoint string, err error) {
+	var ie *InputError
+	switch {
+	case errors.As(err, &ie):
+		in.reply(w, endpoint, http.StatusBadRequest, map[string]string{"error": ie.Error()})
+	case errors.Is(err, ErrUnavailable):
+		w.Header().Set("Retry-After", "5")
+		in.reply(w, endpoint, http.StatusServiceUnavailable, map[string]string{"error": "events not stored, retry: " + err.Error()})
+	default:
+		in.reply(w, endpoint, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+	}
+}
+
+func (in *Ingest) reply(w http.ResponseWriter, endpoint string, code int, v any) {
+	in.m.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,81 @@
+package iso20022
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/shopspring/decimal"
+)
+
+// parseAmount reads an ISO 20022 amount exactly from its text: digits, at
+// most one '.', at most MaxFractionDigits fraction digits and maxDigits
+// significant digits. Signs, exponents, commas and spaces inside are refused.
+func parseAmount(s string, maxDigits int) (decimal.Decimal, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return decimal.Decimal{}, fmt.Errorf("empty amount")
+	}
+	if len(s) > 64 {
+		return decimal.Decimal{}, fmt.Errorf("amount %.20q… too long", s)
+	}
+	intPart, frac, hasDot := strings.Cut(s, ".")
+	if intPart == "" || (hasDot && frac == "") {
+		return decimal.Decimal{}, fmt.Errorf("amount %q is not a decimal number", s)
+	}
+	for _, part := range []string{intPart, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return decimal.Decimal{}, fmt.Errorf("amount %q is not a plain decimal (no sign, exponent or separators allowed)", s)
+			}
+		}
+	}
+	if len(frac) > MaxFractionDigits {
+		return decimal.Decimal{}, fmt.Errorf("amount %q has %d fraction digits, more than %d (ISO 20022 fractionDigits)", s, len(frac), MaxFractionDigits)
+	}
+	sig := len(strings.TrimLeft(intPart, "0")) + len(frac)
+	if sig > maxDigits {
+		return decimal.Decimal{}, fmt.Errorf("amount %q has %d digits, more than MaxAmountDigits (%d)", s, sig, maxDigits)
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return decimal.Decimal{}, fmt.Errorf("amount %q: %v", s, err)
+	}
+	return d, nil
+}
+
+// validCurrency reports whether c looks like an ISO 4217 code.
+func validCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// validRF verifies an ISO 11649 creditor reference ("RF" + 2 check digits +
+// up to 21 alphanumerics): moved to the end and read as a number, it is 1 mod 97.
+func validRF(ref string) bool {
+	ref = strings.ToUpper(strings.ReplaceAll(ref, " ", ""))
+	if len(ref) < 5 || len(ref) > 25 || !strings.HasPrefix(ref, "RF") {
+		return false
+	}
+	if ref[2] < '0' || ref[2] > '9' || ref[3] < '0' || ref[3] > '9' {
+		return false
+	}
+	rem := 0
+	for _, c := range ref[4:] + ref[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			rem = (rem*10 + int(c-'0')) % 97
+		case c >= 'A' && c <= 'Z':
+			rem = (rem*100 + int(c-'A') + 10) % 97
+		default:
+			return false
+		}
+	}
+	return rem == 1
+}

@@ -1,0 +1,22 @@
+package ingest
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	files       *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+}
+
+// NewMetrics registers ingest's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		files:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_files_total", Help: "ISO 20022 files published, by message."}, []string{"message"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_dead_letters_total", Help: "Inputs refused and kept on the dead-letter topic, by source."}, []string{"source"}),
+		requests:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_requests_total", Help: "Ingest HTTP requests by endpoint and status code."}, []string{"endpoint", "code"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.files, m.deadLetters, m.requests)
+	}
+	return m
+}

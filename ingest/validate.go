@@ -1,0 +1,96 @@
+package ingest
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/reconhq/recon"
+)
+
+var (
+	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+	ibanRE     = regexp.MustCompile(`^[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}$`)
+	loanIDRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
+// maxScale and maxDigits bound amounts from outside (cents and beyond are
+// allowed, as ISO 20022 allows five fraction digits).
+const (
+	maxScale  = 5
+	maxDigits = 18
+)
+
+func checkAmount(field string, a interface {
+	Exponent() int32
+	NumDigits() int
+	IsNegative() bool
+}) error {
+	if a.Exponent() < -maxScale {
+		return fmt.Errorf("%s has more than %d fraction digits", field, maxScale)
+	}
+	if a.NumDigits() > maxDigits {
+		return fmt.Errorf("%s has more than %d digits", field, maxDigits)
+	}
+	if a.IsNegative() {
+		return fmt.Errorf("%s is negative", field)
+	}
+	return nil
+}
+
+// ValidateLoan checks a loan from a producer.
+func ValidateLoan(l recon.Loan) error {
+	switch {
+	case !loanIDRE.MatchString(l.LoanID):
+		return fmt.Errorf("loan_id %q must be 1-64 letters, digits, '.', '_' or '-'", l.LoanID)
+	case !ibanRE.MatchString(upper(l.VirtualIBAN)):
+		return fmt.Errorf("virtual_iban %q is not an IBAN", l.VirtualIBAN)
+	case !currencyRE.MatchString(l.Currency):
+		return fmt.Errorf("currency %q is not an ISO 4217 code", l.Currency)
+	case len(l.Schedule) > 1200:
+		return fmt.Errorf("schedule has %d instalments, the limit is 1200", len(l.Schedule))
+	}
+	if err := checkAmount("principal", l.Principal); err != nil {
+		return err
+	}
+	for i, in := range l.Schedule {
+		if !in.DueDate.Valid() {
+			return fmt.Errorf("schedule[%d].due_date %q is not YYYY-MM-DD", i, in.DueDate)
+		}
+		for _, f := range []struct {
+			name string
+			a    interface {
+				Exponent() int32
+				NumDigits() int
+				IsNegative() bool
+			}
+		}{{"principal", in.Principal}, {"interest", in.Interest}, {"fees", in.Fees}} {
+			if err := checkAmount(fmt.Sprintf("schedule[%d].%s", i, f.name), f.a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateTransaction checks a normalized bank transaction.
+func ValidateTransaction(t recon.BankTransaction) error {
+	switch {
+	case t.ID == "":
+		return fmt.Errorf("no bank reference to derive an identity from (give bank_reference, end_to_end_id, transaction_id or id)")
+	case !ibanRE.MatchString(upper(t.AccountIBAN)):
+		return fmt.Errorf("account_iban %q is not an IBAN", t.AccountIBAN)
+	case t.Direction != recon.Credit && t.Direction != recon.Debit:
+		return fmt.Errorf("direction %q must be credit or debit", t.Direction)
+	case !currencyRE.MatchString(t.Currency):
+		return fmt.Errorf("currency %q is not an ISO 4217 code", t.Currency)
+	case !t.Amount.IsPositive():
+		return fmt.Errorf("amount %s must be positive (direction says which way)", t.Amount)
+	case t.BookingDate != "" && !t.BookingDate.Valid():
+		return fmt.Errorf("booking_date %q is not YYYY-MM-DD", t.BookingDate)
+	case t.ValueDate != "" && !t.ValueDate.Valid():
+		return fmt.Errorf("value_date %q is not YYYY-MM-DD", t.ValueDate)
+	case t.Status != recon.Booked && t.Status != recon.Pending && t.Status != recon.Info:
+		return fmt.Errorf("status %q must be booked, pending or info", t.Status)
+	}
+	return checkAmount("amount", t.Amount)
+}

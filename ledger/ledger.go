@@ -1,0 +1,120 @@
+// Package ledger is the double-entry domain: account names, the invariants
+// every entry keeps, the hash chain over each journal partition and its
+// verifier, and the balance projection with point-in-time balances. The
+// journal itself is the ledger-entries topic; everything here can be rebuilt
+// from it. No I/O.
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/reconhq/recon"
+)
+
+// Account names. A name is "<kind>" or "<kind>:<id>[:<part>]"; none carries
+// personal data.
+const (
+	Suspense = "suspense"
+	// Transit carries money moving between journal partitions (a suspense
+	// item released to a loan): the releasing side credits it, the loan's
+	// side debits it, so it nets to zero once both are booked.
+	Transit    = "transit:rematch"
+	BankFees   = "expense:bank-fees"
+	OwnAccount = "transit:own-accounts"
+)
+
+// Bank is the lender's bank account (its IBAN is the lender's, not a
+// borrower's).
+func Bank(iban string) string { return "bank:" + strings.ToUpper(iban) }
+
+// Loan receivable parts and the borrower's credit (overpayments).
+func Principal(loanID string) string { return "loan:" + loanID + ":principal" }
+func Interest(loanID string) string  { return "loan:" + loanID + ":interest" }
+func Fees(loanID string) string      { return "loan:" + loanID + ":fees" }
+func Credit(loanID string) string    { return "loan:" + loanID + ":credit" }
+
+// MustBalance panics when e does not balance: an unbalanced entry is a bug in
+// recon, never an operating error.
+func MustBalance(e recon.Entry) {
+	if len(e.Postings) == 0 {
+		panic(fmt.Sprintf("ledger: entry %s has no postings", e.ID))
+	}
+	if err := e.Balanced(); err != nil {
+		panic("ledger: " + err.Error())
+	}
+}
+
+// Seal links e after prev in its partition's chain: it sets Sequence,
+// PrevHash and Hash. Hash covers every field but Hash itself.
+func Seal(prev Head, e *recon.Entry) Head {
+	MustBalance(*e)
+	e.Sequence = prev.Sequence + 1
+	e.PrevHash = prev.Hash
+	e.Hash = digest(*e)
+	return Head{Sequence: e.Sequence, Hash: e.Hash}
+}
+
+// Head is the end of a partition's chain.
+type Head struct {
+	Sequence int64
+	Hash     string
+}
+
+// Genesis is the hash before the first entry of a partition.
+const Genesis = ""
+
+func digest(e recon.Entry) string {
+	e.Hash = ""
+	b, err := json.Marshal(e)
+	if err != nil {
+		panic("ledger: marshal entry: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// BrokenLink says where a chain stops holding.
+type BrokenLink struct {
+	Partition int32
+	Offset    int64
+	EntryID   string
+	Sequence  int64
+	Reason    string
+}
+
+func (b *BrokenLink) Error() string {
+	return fmt.Sprintf("journal partition %d offset %d (entry %s, sequence %d): %s", b.Partition, b.Offset, b.EntryID, b.Sequence, b.Reason)
+}
+
+// Verifier checks one partition's chain entry by entry, in offset order.
+type Verifier struct {
+	Partition int32
+	head      Head
+	Entries   int64
+}
+
+// Next checks e, read at offset, against the chain so far.
+func (v *Verifier) Next(offset int64, e recon.Entry) error {
+	broken := func(reason string) error {
+		return &BrokenLink{Partition: v.Partition, Offset: offset, EntryID: e.ID, Sequence: e.Sequence, Reason: reason}
+	}
+	if err := e.Balanced(); err != nil {
+		return broken(err.Error())
+	}
+	if e.Sequence != v.head.Sequence+1 {
+		return broken(fmt.Sprintf("sequence %d follows %d", e.Sequence, v.head.Sequence))
+	}
+	if e.PrevHash != v.head.Hash {
+		return broken("prev_hash does not match the previous entry's hash")
+	}
+	if got := digest(e); got != e.Hash {
+		return broken("hash does not match the entry's content (altered)")
+	}
+	v.head = Head{Sequence: e.Sequence, Hash: e.Hash}
+	v.Entries++
+	return nil
+}

@@ -1,0 +1,25 @@
+package service
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	records   *prometheus.CounterVec
+	decisions *prometheus.CounterVec
+	aborts    *prometheus.CounterVec
+	restarts  *prometheus.CounterVec
+	loans     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		records:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_matcher_records_total", Help: "Records consumed by a matcher stage and committed."}, []string{"stage"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_matcher_decisions_total", Help: "Match decisions by outcome."}, []string{"outcome"}),
+		aborts:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_matcher_transactions_aborted_total", Help: "Kafka transactions aborted by a matcher stage."}, []string{"stage"}),
+		restarts:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_matcher_stage_restarts_total", Help: "Matcher stage loops torn down and restarted."}, []string{"stage"}),
+		loans:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "recon_matcher_loans", Help: "Loans in the matcher's table."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.records, m.decisions, m.aborts, m.restarts, m.loans)
+	}
+	return m
+}

@@ -1,0 +1,143 @@
+package service
+
+import (
+	"time"
+
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/matcher"
+	"github.com/reconhq/recon/schemas"
+)
+
+// route is stage one: bank transactions keyed by identity → dedup and the
+// matching cascade → routed records keyed by loan, decisions for what is
+// not booked, and the dedup changelog, all in one transaction per poll.
+func (s *Service) route(ctx context.Context) error {
+	var mu sync.Mutex
+	routers := map[int32]*matcher.Router{}
+	assigned := func(ctx context.Context, m map[string][]int32) {
+		parts := m[schemas.TopicBankTransactions]
+		fresh := map[int32]*matcher.Router{}
+		for _, p := range parts {
+			fresh[p] = matcher.NewRouter(s.loans)
+		}
+		_, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicDedupChangelog, parts, func(r *kgo.Record) error {
+			var seen matcher.Seen
+			if err := json.Unmarshal(r.Value, &seen); err != nil {
+				return fmt.Errorf("dedup changelog %s: %w", bus.Where(r), err)
+			}
+			fresh[r.Partition].Remember(string(r.Key), seen)
+			return nil
+		})
+		if err != nil {
+			s.cfg.Log.Error("restore dedup state", "err", err)
+			return // partitions without a router fail the transaction below
+		}
+		mu.Lock()
+		for p, r := range fresh {
+			routers[p] = r
+		}
+		mu.Unlock()
+	}
+	revoked := func(_ context.Context, m map[string][]int32) {
+		mu.Lock()
+		for _, p := range m[schemas.TopicBankTransactions] {
+			delete(routers, p)
+		}
+		mu.Unlock()
+	}
+	sess, err := s.session("recon-matcher-route", schemas.TopicBankTransactions, assigned, revoked)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	for {
+		fs := sess.PollRecords(ctx, s.cfg.MaxPollRecords)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := fs.Err0(); err != nil {
+			return fmt.Errorf("route: poll: %w", err)
+		}
+		if fs.Empty() {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("route: begin: %w", err)
+		}
+		b := &batch{n: s.cfg.Kafka.Partitions}
+		now := s.cfg.Now().UTC()
+		mu.Lock()
+		s.mu.RLock()
+		var missing error
+		fs.EachRecord(func(r *kgo.Record) {
+			rt := routers[r.Partition]
+			if rt == nil {
+				missing = fmt.Errorf("route: no state for partition %d", r.Partition)
+				return
+			}
+			s.routeOne(rt, r, b, now)
+		})
+		s.mu.RUnlock()
+		mu.Unlock()
+		if missing != nil {
+			_, _ = sess.End(ctx, kgo.TryAbort)
+			return missing
+		}
+		if err := s.commit(ctx, sess, b, "route"); err != nil {
+			return err
+		}
+		s.m.records.WithLabelValues("route").Add(float64(len(fs.Records())))
+	}
+}
+
+func (s *Service) routeOne(rt *matcher.Router, r *kgo.Record, b *batch, now time.Time) {
+	var t recon.BankTransaction
+	err := json.Unmarshal(r.Value, &t)
+	if err == nil {
+		err = validate(t)
+	}
+	if err != nil {
+		e, dl := deadLetter(r, "route", err, now)
+		b.add(e, dl)
+		s.m.decisions.WithLabelValues("dead_letter").Inc()
+		return
+	}
+	if t.Type != "" && t.Type != recon.TypeTransaction {
+		return // returns and status reports are matched by later stages of the project
+	}
+	d, routed, seen := rt.Route(t)
+	if routed == nil {
+		d.DecidedAt = now
+		b.add(bus.Event{Topic: schemas.TopicMatches, Key: t.ID, Type: schemas.TypeDecision, ID: "d-" + bus.Where(r), Source: "recon/matcher", Time: now, Partition: -1}, d)
+		s.m.decisions.WithLabelValues(string(d.Outcome)).Inc()
+		return
+	}
+	rt.Remember(t.ID, *seen)
+	b.add(bus.Event{Topic: schemas.TopicDedupChangelog, Key: t.ID, Type: "dev.recon.dedup.v1", ID: t.ID, Source: "recon/matcher", Time: now, Partition: r.Partition}, seen)
+	b.add(bus.Event{Topic: schemas.TopicRouted, Key: routed.Key, Type: schemas.TypeRouted, ID: "r-" + t.ID, Source: "recon/matcher", Time: now, Partition: -1}, routed)
+}
+
+// validate checks what the matcher relies on; anything else is ingest's.
+func validate(t recon.BankTransaction) error {
+	switch {
+	case t.ID == "":
+		return fmt.Errorf("bank transaction without id")
+	case t.Direction != recon.Credit && t.Direction != recon.Debit:
+		return fmt.Errorf("transaction %s: direction %q is not credit or debit", t.ID, t.Direction)
+	case !t.Amount.IsPositive():
+		return fmt.Errorf("transaction %s: amount %s is not positive", t.ID, t.Amount)
+	case len(t.Currency) != 3:
+		return fmt.Errorf("transaction %s: currency %q is not an ISO 4217 code", t.ID, t.Currency)
+	case t.AccountIBAN == "":
+		return fmt.Errorf("transaction %s: no account_iban", t.ID)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+// Package service runs the matcher on Kafka: it keeps the loans table from
+// the compacted loans topic and drives the matcher's two stages, each as one
+// loop of poll → decide → produce → commit inside a Kafka transaction
+// (franz-go's GroupTransactSession), restoring their state from the dedup
+// changelog and the journal when partitions are assigned.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/matcher"
+	"github.com/reconhq/recon/schemas"
+)
+
+// Config of the matcher service.
+type Config struct {
+	Kafka bus.Config
+	// Instance names this process in the consumer groups and transactional
+	// ids: stable across restarts, unique among running instances, so a
+	// restart fences its previous incarnation at once.
+	Instance string
+	// MaxPollRecords bounds one transaction.
+	MaxPollRecords int
+	Log            *slog.Logger
+	// Now is the clock; the stages themselves never read one.
+	Now func() time.Time
+}
+
+// Service is the running matcher.
+type Service struct {
+	cfg     Config
+	mu      sync.RWMutex // guards loans and loansVersion
+	loans   *matcher.Loans
+	version int64
+	ready   chan struct{}
+	m       metrics
+
+	postMu  sync.Mutex
+	posters map[int32]*matcher.Poster // for the suspense view
+}
+
+// New returns a matcher service; Run starts it.
+func New(cfg Config, reg prometheus.Registerer) *Service {
+	if cfg.MaxPollRecords <= 0 {
+		cfg.MaxPollRecords = 2000
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = "recon-0"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg, loans: matcher.NewLoans(), ready: make(chan struct{}), m: newMetrics(reg), posters: map[int32]*matcher.Poster{}}
+}
+
+// Ready is closed once the loans table has caught up and both stages run.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// Run keeps the loans table and both stages running until ctx ends. A stage
+// whose transaction fails is torn down and restarted (GroupTransactSession
+// errors are not retryable), restoring its state from Kafka.
+func (s *Service) Run(ctx context.Context) error {
+	loansCl, err := s.catchUpLoans(ctx)
+	if err != nil {
+		return err
+	}
+	defer loansCl.Close()
+	errs := make(chan error, 3)
+	go func() { errs <- s.tailLoans(ctx, loansCl) }()
+	go func() { errs <- s.forever(ctx, "route", s.route) }()
+	go func() { errs <- s.forever(ctx, "post", s.post) }()
+	close(s.ready)
+	err = <-errs
+	return err
+}
+
+func (s *Service) forever(ctx context.Context, stage string, run func(context.Context) error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.m.restarts.WithLabelValues(stage).Inc()
+		s.cfg.Log.Warn("matcher stage restarts", "stage", stage, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// catchUpLoans reads the loans topic to its end before matching starts, so
+// a restart does not park known loans' payments in suspense.
+func (s *Service) catchUpLoans(ctx context.Context) (*kgo.Client, error) {
+	parts := make([]int32, s.cfg.Kafka.Partitions)
+	for i := range parts {
+		parts[i] = int32(i)
+	}
+	next, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicLoans, parts, s.applyLoan)
+	if err != nil {
+		return nil, fmt.Errorf("matcher: load loans: %w", err)
+	}
+	offsets := map[int32]kgo.Offset{}
+	for p, o := range next {
+		offsets[p] = kgo.NewOffset().At(o)
+	}
+	return kgo.NewClient(s.cfg.Kafka.Opts(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{schemas.TopicLoans: offsets}))...)
+}
+
+func (s *Service) tailLoans(ctx context.Context, cl *kgo.Client) error {
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fs.EachError(func(t string, p int32, err error) { s.cfg.Log.Warn("loans topic fetch", "partition", p, "err", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if err := s.applyLoan(r); err != nil {
+				s.cfg.Log.Error("loan record refused", "where", bus.Where(r), "err", err)
+			}
+		})
+	}
+}
+
+func (s *Service) applyLoan(r *kgo.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.version++
+	if r.Value == nil {
+		s.loans.Delete(string(r.Key))
+		return nil
+	}
+	var loan recon.Loan
+	if err := json.Unmarshal(r.Value, &loan); err != nil {
+		return fmt.Errorf("%s: %w", bus.Where(r), err)
+	}
+	s.loans.Put(loan)
+	s.m.loans.Set(float64(s.loans.Len()))
+	return nil
+}
+
+// Loan returns a loan from the table.
+func (s *Service) Loan(id string) (recon.Loan, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.loans.Get(id)
+}
+
+// produce collects a transaction's records.
+type batch struct {
+	n    int32
+	recs []*kgo.Record
+}
+
+func (b *batch) add(e bus.Event, v any) {
+	val, err := json.Marshal(v)
+	if err != nil {
+		panic("matcher: marshal " + e.Type + ": " + err.Error()) // our own types always marshal
+	}
+	e.Value = val
+	b.recs = append(b.recs, e.Record(b.n))
+}
+
+func (s *Service) session(group, topic string, assigned, revoked func(context.Context, map[string][]int32)) (*kgo.GroupTransactSession, error) {
+	opts := s.cfg.Kafka.Opts(
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.TransactionalID(group+"-"+s.cfg.Instance),
+		kgo.TransactionTimeout(30*time.Second),
+		kgo.RequireStableFetchOffsets(),
+		kgo.InstanceID(group+"-"+s.cfg.Instance),
+		kgo.SessionTimeout(10*time.Second),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { assigned(ctx, m) }),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { revoked(ctx, m) }),
+		kgo.OnPartitionsLost(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { revoked(ctx, m) }),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	return kgo.NewGroupTransactSession(opts...)
+}
+
+// commit ends the transaction; on any failure the caller tears down.
+func (s *Service) commit(ctx context.Context, sess *kgo.GroupTransactSession, b *batch, stage string) error {
+	if len(b.recs) > 0 {
+		if err := sess.ProduceSync(ctx, b.recs...).FirstErr(); err != nil {
+			_, _ = sess.End(ctx, kgo.TryAbort)
+			s.m.aborts.WithLabelValues(stage).Inc()
+			return fmt.Errorf("%s: produce: %w", stage, err)
+		}
+	}
+	committed, err := sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		s.m.aborts.WithLabelValues(stage).Inc()
+		return fmt.Errorf("%s: end transaction: %w", stage, err)
+	}
+	if !committed {
+		s.m.aborts.WithLabelValues(stage).Inc()
+		return fmt.Errorf("%s: transaction aborted (rebalance)", stage)
+	}
+	return nil
+}
+
+func deadLetter(r *kgo.Record, stage string, err error, now time.Time) (bus.Event, recon.DeadLetter) {
+	dl := recon.DeadLetter{ID: bus.Where(r), Source: "matcher/" + stage, Where: bus.Where(r), Reason: err.Error(), Raw: r.Value, At: now}
+	return bus.Event{Topic: schemas.TopicDeadLetters, Key: dl.ID, Type: schemas.TypeDeadLetter, ID: "dl-" + dl.ID, Source: "recon/matcher", Time: now, Partition: -1}, dl
+}

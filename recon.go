@@ -1,0 +1,305 @@
+// Package recon is the vocabulary every component shares: money, bank
+// transactions, statements, loans, ledger entries, match decisions, alerts
+// and dead letters. It does no I/O; components depend on it and talk to each
+// other only through the Kafka topics named in package schemas.
+package recon
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Direction says whether money came into (credit) or left (debit) the
+// lender's bank account.
+type Direction string
+
+const (
+	Credit Direction = "credit"
+	Debit  Direction = "debit"
+)
+
+// Status of a bank movement as the bank reports it. Only booked movements
+// are posted to the ledger.
+type Status string
+
+const (
+	Booked  Status = "booked"
+	Pending Status = "pending"
+	Info    Status = "info"
+)
+
+// Record types, the value of every record's "type" field.
+const (
+	TypeTransaction = "transaction"
+	TypeStatement   = "statement"
+	TypeStatus      = "status"
+	TypeReturn      = "return"
+)
+
+// Date is a calendar date, "YYYY-MM-DD". Dates sort as strings.
+type Date string
+
+var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// Valid reports whether d is an existing calendar date.
+func (d Date) Valid() bool {
+	if !dateRE.MatchString(string(d)) {
+		return false
+	}
+	_, err := time.Parse(time.DateOnly, string(d))
+	return err == nil
+}
+
+// BankTransaction is one movement of money on the lender's bank account, as
+// seen by one source (a webhook, a camt.054, a camt.052, a camt.053, a
+// producer). ID is the identity key derived from bank references, the same
+// for every sighting of the same money; ProducerID is the sender's own id,
+// kept as given.
+type BankTransaction struct {
+	Type              string           `json:"type"`
+	ID                string           `json:"id"`
+	ProducerID        string           `json:"producer_id,omitempty"`
+	Source            string           `json:"source"`
+	MessageID         string           `json:"message_id,omitempty"`
+	AccountIBAN       string           `json:"account_iban"`
+	VirtualIBAN       string           `json:"virtual_iban,omitempty"`
+	Direction         Direction        `json:"direction"`
+	Amount            decimal.Decimal  `json:"amount"`
+	Currency          string           `json:"currency"`
+	Status            Status           `json:"status"`
+	BookingDate       Date             `json:"booking_date,omitempty"`
+	ValueDate         Date             `json:"value_date,omitempty"`
+	EndToEndID        string           `json:"end_to_end_id,omitempty"`
+	TransactionID     string           `json:"transaction_id,omitempty"`
+	MandateID         string           `json:"mandate_id,omitempty"`
+	CreditorReference string           `json:"creditor_reference,omitempty"`
+	RemittanceInfo    string           `json:"remittance_info,omitempty"`
+	BankReference     string           `json:"bank_reference,omitempty"`
+	EntryReference    string           `json:"entry_reference,omitempty"`
+	EntryAmount       *decimal.Decimal `json:"entry_amount,omitempty"`
+	CounterpartyName  string           `json:"counterparty_name,omitempty"`
+	CounterpartyIBAN  string           `json:"counterparty_iban,omitempty"`
+	CounterpartyBIC   string           `json:"counterparty_bic,omitempty"`
+	BankTxCode        string           `json:"bank_tx_code,omitempty"`
+	Reversal          bool             `json:"reversal,omitempty"`
+	ReturnReason      string           `json:"return_reason,omitempty"`
+	InstructedAmount  *Money           `json:"instructed_amount,omitempty"`
+	Charges           *Money           `json:"charges,omitempty"`
+	Remainder         bool             `json:"remainder,omitempty"`
+	IsCharge          bool             `json:"charge,omitempty"`
+}
+
+// Money is an exact amount with its currency.
+type Money struct {
+	Amount   decimal.Decimal `json:"amount"`
+	Currency string          `json:"currency"`
+}
+
+func (m Money) String() string { return m.Amount.StringFixed(2) + " " + m.Currency }
+
+// Statement is one camt.052 report, camt.053 statement or camt.054
+// notification: its balances and whether the bank's own arithmetic holds.
+type Statement struct {
+	Type                string          `json:"type"`
+	ID                  string          `json:"id"`
+	Source              string          `json:"source"`
+	MessageID           string          `json:"message_id"`
+	AccountIBAN         string          `json:"account_iban"`
+	SequenceNumber      string          `json:"sequence_number,omitempty"`
+	LegalSequenceNumber string          `json:"legal_sequence_number,omitempty"`
+	CreatedAt           string          `json:"created_at,omitempty"`
+	FromDate            Date            `json:"from_date,omitempty"`
+	ToDate              Date            `json:"to_date,omitempty"`
+	Currency            string          `json:"currency,omitempty"`
+	OpeningBalance      *Signed         `json:"opening_balance,omitempty"`
+	ClosingBalance      *Signed         `json:"closing_balance,omitempty"`
+	ClosingDate         Date            `json:"closing_date,omitempty"`
+	BookedEntries       int             `json:"booked_entries"`
+	BookedCredits       decimal.Decimal `json:"booked_credits"`
+	BookedDebits        decimal.Decimal `json:"booked_debits"`
+	BalanceCheck        string          `json:"balance_check"` // ok | mismatch | n/a
+}
+
+// Signed is a balance that may be negative; JSON carries it as a string.
+type Signed = decimal.Decimal
+
+// StatusReport is one pain.002/pacs.002 status for an original payment.
+type StatusReport struct {
+	Type                  string `json:"type"`
+	Source                string `json:"source"`
+	MessageID             string `json:"message_id"`
+	OriginalMessageID     string `json:"original_message_id,omitempty"`
+	OriginalPaymentInfoID string `json:"original_payment_info_id,omitempty"`
+	OriginalEndToEndID    string `json:"original_end_to_end_id,omitempty"`
+	Status                string `json:"status"`
+	Reason                string `json:"reason,omitempty"`
+	Level                 string `json:"level"` // group | payment_info | transaction
+}
+
+// Return is one pacs.004 returned transaction.
+type Return struct {
+	Type               string          `json:"type"`
+	ID                 string          `json:"id"`
+	Source             string          `json:"source"`
+	MessageID          string          `json:"message_id"`
+	OriginalEndToEndID string          `json:"original_end_to_end_id,omitempty"`
+	ReturnedAmount     decimal.Decimal `json:"returned_amount"`
+	Currency           string          `json:"currency"`
+	ReasonCode         string          `json:"reason_code,omitempty"`
+	SettlementDate     Date            `json:"settlement_date,omitempty"`
+}
+
+// Loan is what the lender registers: who owes what, and the virtual IBAN its
+// borrower pays to.
+type Loan struct {
+	LoanID      string          `json:"loan_id"`
+	VirtualIBAN string          `json:"virtual_iban"`
+	Currency    string          `json:"currency"`
+	Principal   decimal.Decimal `json:"principal"`
+	Schedule    []Instalment    `json:"schedule,omitempty"`
+	MandateID   string          `json:"mandate_id,omitempty"`
+	Borrower    *Borrower       `json:"borrower,omitempty"`
+}
+
+// Instalment is one due date of a loan's schedule.
+type Instalment struct {
+	DueDate   Date            `json:"due_date"`
+	Principal decimal.Decimal `json:"principal"`
+	Interest  decimal.Decimal `json:"interest"`
+	Fees      decimal.Decimal `json:"fees"`
+}
+
+// Borrower is personal data: it never enters the hash-chained journal.
+type Borrower struct {
+	Name string `json:"name,omitempty"`
+	IBAN string `json:"iban,omitempty"`
+}
+
+// Outcome is where a bank transaction ends: exactly one of these.
+type Outcome string
+
+const (
+	Posted    Outcome = "posted"
+	Suspense  Outcome = "suspense"
+	Rejected  Outcome = "rejected"
+	Duplicate Outcome = "duplicate" // a later sighting of money already decided
+	// NotBooked is a pending or informational sighting: nothing is posted
+	// until the booked sighting of the same money arrives.
+	NotBooked Outcome = "not_booked"
+)
+
+// Decision is the matcher's verdict on one bank transaction, with the rule
+// that decided it and the evidence, so every match can be explained.
+type Decision struct {
+	TransactionID string          `json:"transaction_id"`
+	Outcome       Outcome         `json:"outcome"`
+	LoanID        string          `json:"loan_id,omitempty"`
+	Rule          string          `json:"rule"`
+	Confidence    decimal.Decimal `json:"confidence"`
+	Evidence      string          `json:"evidence,omitempty"`
+	Reason        string          `json:"reason,omitempty"`
+	Amount        decimal.Decimal `json:"amount"`
+	Currency      string          `json:"currency"`
+	Direction     Direction       `json:"direction"`
+	BookingDate   Date            `json:"booking_date,omitempty"`
+	DecidedAt     time.Time       `json:"decided_at"`
+	EntryIDs      []string        `json:"entry_ids,omitempty"`
+}
+
+// Side of a posting.
+type Side string
+
+const (
+	DebitSide  Side = "debit"
+	CreditSide Side = "credit"
+)
+
+// Posting moves a positive amount to one side of one account.
+type Posting struct {
+	Account  string          `json:"account"`
+	Side     Side            `json:"side"`
+	Amount   decimal.Decimal `json:"amount"`
+	Currency string          `json:"currency"`
+}
+
+// Entry is one balanced journal entry. ID is derived from the bank identity
+// (the posting key), so a redelivery rewrites the same entry. PrevHash and
+// Hash chain the entries of one journal partition.
+type Entry struct {
+	ID            string    `json:"id"`
+	Kind          string    `json:"kind"`
+	LoanID        string    `json:"loan_id,omitempty"`
+	TransactionID string    `json:"transaction_id,omitempty"`
+	EffectiveDate Date      `json:"effective_date,omitempty"`
+	BookedAt      time.Time `json:"booked_at"`
+	Postings      []Posting `json:"postings"`
+	Note          string    `json:"note,omitempty"`
+	// Actor is who asked for a manual entry (suspense assignment).
+	Actor string `json:"actor,omitempty"`
+	// EndToEndID of the bank transaction, so a return finds its original.
+	EndToEndID string `json:"end_to_end_id,omitempty"`
+	// Reverses is the transaction id whose entries this one reverses.
+	Reverses string `json:"reverses,omitempty"`
+	// Item is the parked transaction of a suspense entry, without personal
+	// data, so it can be re-matched after a restart.
+	Item     *BankTransaction `json:"item,omitempty"`
+	Sequence int64            `json:"sequence"`
+	PrevHash string           `json:"prev_hash"`
+	Hash     string           `json:"hash"`
+}
+
+// Balanced reports whether debits equal credits in every currency, the
+// first invariant of the ledger.
+func (e Entry) Balanced() error {
+	sums := map[string]decimal.Decimal{}
+	for _, p := range e.Postings {
+		if !p.Amount.IsPositive() {
+			return fmt.Errorf("entry %s: posting to %s has non-positive amount %s", e.ID, p.Account, p.Amount)
+		}
+		switch p.Side {
+		case DebitSide:
+			sums[p.Currency] = sums[p.Currency].Add(p.Amount)
+		case CreditSide:
+			sums[p.Currency] = sums[p.Currency].Sub(p.Amount)
+		default:
+			return fmt.Errorf("entry %s: posting to %s has side %q", e.ID, p.Account, p.Side)
+		}
+	}
+	for cur, s := range sums {
+		if !s.IsZero() {
+			return fmt.Errorf("entry %s: %s debits and credits differ by %s", e.ID, cur, s)
+		}
+	}
+	return nil
+}
+
+// Alert is one edge of an alert rule: it started to hold (firing) or stopped
+// (resolved).
+type Alert struct {
+	ID        string          `json:"id"`
+	Rule      string          `json:"rule"`
+	Kind      string          `json:"kind"`
+	State     string          `json:"state"` // firing | resolved
+	Subject   string          `json:"subject"`
+	Value     decimal.Decimal `json:"value"`
+	Threshold decimal.Decimal `json:"threshold"`
+	Currency  string          `json:"currency,omitempty"`
+	At        time.Time       `json:"at"`
+	Message   string          `json:"message"`
+}
+
+// DeadLetter keeps input that could not be processed: its raw bytes, where
+// it came from, and why it was refused.
+type DeadLetter struct {
+	ID     string    `json:"id"`
+	Source string    `json:"source"`
+	Where  string    `json:"where,omitempty"`
+	Reason string    `json:"reason"`
+	Raw    []byte    `json:"raw"`
+	At     time.Time `json:"at"`
+}
+
+func (d Direction) String() string { return string(d) }

@@ -1,0 +1,87 @@
+// Package schemas is recon's contract with the outside: topic names, Kafka
+// key and header conventions (the CloudEvents Kafka binding), event types and
+// their versions. It holds names and rules only; no I/O.
+package schemas
+
+// Topics. Every name carries its major version: an incompatible change gets
+// a new topic, a compatible one (new optional fields) keeps the name.
+const (
+	// TopicLoans is compacted, keyed by loan_id; every matcher instance reads
+	// it whole (a global table).
+	TopicLoans = "recon.loans.v1"
+	// TopicBankTransactions carries normalized bank transactions, returns and
+	// status reports, keyed by the transaction's identity key, so every
+	// sighting of the same money meets in one partition.
+	TopicBankTransactions = "recon.bank-transactions.v1"
+	// TopicStatements carries one record per camt.052/053/054, keyed by the
+	// account IBAN.
+	TopicStatements = "recon.statements.v1"
+	// TopicRouted is the matcher's internal repartition topic: deduplicated
+	// transactions re-keyed by loan_id (or "suspense").
+	TopicRouted = "recon.matcher-routed.v1"
+	// TopicDedupChangelog is the matcher's compacted changelog of identity
+	// keys seen, keyed by identity key; it restores dedup state on restart.
+	TopicDedupChangelog = "recon.matcher-dedup-changelog.v1"
+	// TopicMatches carries one match decision per bank transaction sighting,
+	// keyed by transaction id.
+	TopicMatches = "recon.matches.v1"
+	// TopicLedgerEntries is the journal, the book of record: keyed by loan_id
+	// (or "suspense"), retention unlimited, hash-chained per partition.
+	TopicLedgerEntries = "recon.ledger-entries.v1"
+	// TopicAlerts carries alert edges (firing, resolved), keyed by alert id.
+	TopicAlerts = "recon.alerts.v1"
+	// TopicDeadLetters keeps refused input with its raw bytes and reason,
+	// keyed by the source's id for the input.
+	TopicDeadLetters = "recon.dead-letters.v1"
+)
+
+// Topic describes how a topic is created.
+type Topic struct {
+	Name      string
+	Compacted bool
+	// RetainForever is for the book of record (accounting records are kept
+	// ten years): retention.ms=-1.
+	RetainForever bool
+}
+
+// Topics lists every topic recon creates at start-up.
+var Topics = []Topic{
+	{Name: TopicLoans, Compacted: true, RetainForever: true},
+	{Name: TopicBankTransactions, RetainForever: true},
+	{Name: TopicStatements, RetainForever: true},
+	{Name: TopicRouted},
+	{Name: TopicDedupChangelog, Compacted: true, RetainForever: true},
+	{Name: TopicMatches, RetainForever: true},
+	{Name: TopicLedgerEntries, RetainForever: true},
+	{Name: TopicAlerts, RetainForever: true},
+	{Name: TopicDeadLetters, RetainForever: true},
+}
+
+// CloudEvents Kafka binding (binary content mode) header names.
+const (
+	HeaderSpecVersion = "ce_specversion"
+	HeaderID          = "ce_id"
+	HeaderType        = "ce_type"
+	HeaderSource      = "ce_source"
+	HeaderTime        = "ce_time"
+	HeaderContentType = "content-type"
+	ContentTypeJSON   = "application/json"
+	SpecVersion       = "1.0"
+)
+
+// Event types (ce_type). The suffix is the payload's schema version.
+const (
+	TypeLoan            = "dev.recon.loan.v1"
+	TypeBankTransaction = "dev.recon.bank-transaction.v1"
+	TypeReturn          = "dev.recon.return.v1"
+	TypeStatusReport    = "dev.recon.status-report.v1"
+	TypeStatement       = "dev.recon.statement.v1"
+	TypeRouted          = "dev.recon.routed-transaction.v1"
+	TypeDecision        = "dev.recon.match-decision.v1"
+	TypeEntry           = "dev.recon.ledger-entry.v1"
+	TypeAlert           = "dev.recon.alert.v1"
+	TypeDeadLetter      = "dev.recon.dead-letter.v1"
+)
+
+// SuspenseKey is the journal key of entries that belong to no loan.
+const SuspenseKey = "suspense"
