@@ -45,7 +45,7 @@ type Config struct {
 
 // DeliveryConfig bounds the retry schedule. Zero values take the defaults.
 type DeliveryConfig struct {
-	MaxAttempts    int      `yaml:"max_attempts" json:"max_attempts,omitempty"`       // default 40
+	MaxAttempts    int      `yaml:"max_attempts" json:"max_attempts,omitempty"`       // default 60 (max_elapsed ends it first)
 	MaxElapsed     Duration `yaml:"max_elapsed" json:"max_elapsed,omitempty"`         // default 24h
 	Timeout        Duration `yaml:"timeout" json:"timeout,omitempty"`                 // per attempt, default 10s
 	InitialBackoff Duration `yaml:"initial_backoff" json:"initial_backoff,omitempty"` // default 5s
@@ -210,7 +210,7 @@ func (d DeliveryConfig) withDefaults() DeliveryConfig {
 		}
 	}
 	if d.MaxAttempts == 0 {
-		d.MaxAttempts = 40
+		d.MaxAttempts = 60
 	}
 	if d.QueueSize == 0 {
 		d.QueueSize = 10000

@@ -40,6 +40,8 @@ var (
 	ErrQueueFull = errors.New("alerts: delivery queue full")
 	// ErrNotFound: no delivery or alert with that id.
 	ErrNotFound = errors.New("alerts: not found")
+
+	errEndpointRemoved = errors.New("endpoint removed from config")
 )
 
 // Delivery is one alert on its way to one endpoint, with every attempt.
@@ -92,6 +94,7 @@ type Dispatcher struct {
 	client     *http.Client
 	loopback   bool
 	deliveries map[string]*Delivery // by key(alert id, endpoint)
+	byAlert    map[string][]string  // alert id -> keys
 	done       []string             // finished keys, oldest first, for eviction
 	queue      dueHeap
 	pending    int
@@ -120,7 +123,7 @@ func newDispatcher(c *compiled, opt DispatcherOptions) *Dispatcher {
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics(nil)
 	}
-	d := &Dispatcher{opt: opt, wake: make(chan struct{}, 1), deliveries: map[string]*Delivery{},
+	d := &Dispatcher{opt: opt, wake: make(chan struct{}, 1), deliveries: map[string]*Delivery{}, byAlert: map[string][]string{},
 		inFlight: map[string]int{}, gone: map[string]string{}}
 	d.setConfig(c)
 	return d
@@ -201,7 +204,7 @@ func (d *Dispatcher) Enqueue(a recon.Alert) error {
 	now := d.opt.Now()
 	for _, name := range todo {
 		dl := &Delivery{AlertID: a.ID, Endpoint: name, State: DeliveryPending, Created: now, NextAt: now, Body: body, index: -1}
-		d.deliveries[deliveryKey(a.ID, name)] = dl
+		d.add(dl)
 		d.pending++
 		if why, ok := d.gone[name]; ok {
 			dead = append(dead, d.kill(dl, "endpoint disabled: "+why))
@@ -247,13 +250,30 @@ func (d *Dispatcher) kill(dl *Delivery, reason string) Delivery {
 	return d.copyOf(dl)
 }
 
+func (d *Dispatcher) add(dl *Delivery) {
+	key := deliveryKey(dl.AlertID, dl.Endpoint)
+	d.deliveries[key] = dl
+	d.byAlert[dl.AlertID] = append(d.byAlert[dl.AlertID], key)
+}
+
+func (d *Dispatcher) forget(key string) {
+	dl := d.deliveries[key]
+	delete(d.deliveries, key)
+	keys := slices.DeleteFunc(d.byAlert[dl.AlertID], func(k string) bool { return k == key })
+	if len(keys) == 0 {
+		delete(d.byAlert, dl.AlertID)
+	} else {
+		d.byAlert[dl.AlertID] = keys
+	}
+}
+
 func (d *Dispatcher) finishLocked(dl *Delivery) {
 	d.pending--
 	key := deliveryKey(dl.AlertID, dl.Endpoint)
 	d.done = append(d.done, key)
 	for len(d.done) > d.c.delivery.History {
 		if old := d.deliveries[d.done[0]]; old != nil && old.State != DeliveryPending {
-			delete(d.deliveries, d.done[0])
+			d.forget(d.done[0])
 		}
 		d.done = d.done[1:]
 	}
@@ -313,6 +333,9 @@ func (d *Dispatcher) due() ([]*Delivery, time.Time) {
 		heap.Pop(&d.queue)
 		if d.inFlight[dl.Endpoint] >= maxInFlightEndpoint {
 			skipped = append(skipped, dl)
+			if len(skipped) >= maxInFlight { // a bounded look past busy endpoints
+				break
+			}
 			continue
 		}
 		d.inFlight[dl.Endpoint]++
@@ -347,7 +370,7 @@ func (d *Dispatcher) attempt(ctx context.Context, dl *Delivery) {
 	start := d.opt.Now()
 	var res result
 	if ep == nil {
-		res.err = errors.New("endpoint removed from config")
+		res.err = errEndpointRemoved
 	} else {
 		res = post(ctx, client, ep, dl.AlertID, body, start, timeout)
 	}
@@ -432,6 +455,9 @@ func (d *Dispatcher) record(dl *Delivery, res result, start, end time.Time) []De
 		d.opt.Metrics.deliveries.WithLabelValues(dl.Endpoint, "delivered").Inc()
 		return nil
 	}
+	if errors.Is(res.err, errEndpointRemoved) {
+		return []Delivery{d.kill(dl, "endpoint removed from config")}
+	}
 	if res.status == http.StatusGone {
 		why := fmt.Sprintf("answered 410 Gone at %s", start.UTC().Format(time.RFC3339))
 		d.gone[dl.Endpoint] = why
@@ -470,10 +496,8 @@ func (d *Dispatcher) Redeliver(alertID string) error {
 	defer func() { d.mu.Unlock(); d.notifyDead(dead); d.signal() }()
 	found := false
 	now := d.opt.Now()
-	for _, dl := range d.deliveries {
-		if dl.AlertID != alertID {
-			continue
-		}
+	for _, key := range d.byAlert[alertID] {
+		dl := d.deliveries[key]
 		found = true
 		if dl.State == DeliveryPending {
 			continue
@@ -483,6 +507,10 @@ func (d *Dispatcher) Redeliver(alertID string) error {
 		d.pending++
 		if why, ok := d.gone[dl.Endpoint]; ok {
 			dead = append(dead, d.kill(dl, "endpoint disabled: "+why))
+			continue
+		}
+		if _, ok := d.c.endpoints[dl.Endpoint]; !ok {
+			dead = append(dead, d.kill(dl, "endpoint removed from config"))
 			continue
 		}
 		heap.Push(&d.queue, dl)
@@ -517,11 +545,18 @@ func (d *Dispatcher) Deliveries(alertID string) []Delivery {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []Delivery
-	for _, dl := range d.deliveries {
-		if alertID == "" || dl.AlertID == alertID {
-			c := d.copyOf(dl)
-			c.Body = nil
-			out = append(out, c)
+	view := func(dl *Delivery) {
+		c := d.copyOf(dl)
+		c.Body = nil
+		out = append(out, c)
+	}
+	if alertID == "" {
+		for _, dl := range d.deliveries {
+			view(dl)
+		}
+	} else {
+		for _, key := range d.byAlert[alertID] {
+			view(d.deliveries[key])
 		}
 	}
 	slices.SortFunc(out, func(a, b Delivery) int {
@@ -578,7 +613,7 @@ func (d *Dispatcher) Restore(b []byte) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.deliveries, d.queue, d.pending = map[string]*Delivery{}, nil, 0
+	d.deliveries, d.byAlert, d.queue, d.pending = map[string]*Delivery{}, map[string][]string{}, nil, 0
 	d.done, d.gone = s.Done, s.Gone
 	if d.gone == nil {
 		d.gone = map[string]string{}
@@ -586,7 +621,7 @@ func (d *Dispatcher) Restore(b []byte) error {
 	for i := range s.Deliveries {
 		dl := &s.Deliveries[i]
 		dl.index = -1
-		d.deliveries[deliveryKey(dl.AlertID, dl.Endpoint)] = dl
+		d.add(dl)
 		if dl.State == DeliveryPending {
 			d.pending++
 			heap.Push(&d.queue, dl)

@@ -108,8 +108,9 @@ type ruleState struct {
 	Edges map[string]*edge `json:"edges,omitempty"` // by subject
 	// suspense_age
 	Oldest time.Time `json:"oldest,omitzero"`
-	// large_credit: recent transaction ids, oldest first
-	Seen []string `json:"seen,omitempty"`
+	// large_credit: recent transaction ids, a ring whose oldest is at SeenNext
+	Seen     []string `json:"seen,omitempty"`
+	SeenNext int      `json:"seen_next,omitempty"`
 	// return_rate: counts per bucket index (time / (window/60))
 	Buckets map[int64]*bucket `json:"buckets,omitempty"`
 	// statement_missing/break: last statement per account
@@ -224,7 +225,9 @@ func (e *Engine) Tick(now time.Time) []recon.Alert {
 // transition applies one evaluation to a subject: fire when cond starts to
 // hold, resolve when clear starts to hold (clear is !cond widened by the
 // hysteresis). It appends the edge, if any, to out.
-func transition(out []recon.Alert, r *rule, rs *ruleState, subject string, cond, clear bool, a recon.Alert) []recon.Alert {
+// msg, when not nil, builds the message only for an edge (formatting
+// decimals on every event is most of the engine's cost).
+func transition(out []recon.Alert, r *rule, rs *ruleState, subject string, cond, clear bool, a recon.Alert, msg func() string) []recon.Alert {
 	if rs.Edges == nil {
 		rs.Edges = map[string]*edge{}
 	}
@@ -253,6 +256,9 @@ func transition(out []recon.Alert, r *rule, rs *ruleState, subject string, cond,
 	a.Subject = subject
 	if a.Currency == "" {
 		a.Currency = r.Currency
+	}
+	if msg != nil {
+		a.Message = msg()
 	}
 	if a.Message == "" {
 		a.Message = fmt.Sprintf("%s %s", r.Kind, subject)

@@ -280,3 +280,14 @@ func ExampleEngine() {
 	// 900 firing low-balance-a4ba009a6a01-1
 	// 1100 resolved low-balance-a4ba009a6a01-2
 }
+
+func TestReturnRateValue(t *testing.T) {
+	e := engineFor(t, Rule{Name: "rr", Kind: ReturnRate, Threshold: "10", Window: Duration(time.Hour), MinCount: 3})
+	var got []recon.Alert
+	for i, ret := range []bool{false, false, false, true} {
+		got = append(got, e.Observe(t0.Add(time.Duration(i)*time.Second), DirectDebitSeen{Return: ret})...)
+	}
+	if len(got) != 1 || !got[0].Value.Equal(dec("33.33")) || !got[0].Threshold.Equal(dec("10")) {
+		t.Fatalf("alerts %+v, want one firing at 33.33%%", got)
+	}
+}

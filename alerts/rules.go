@@ -10,8 +10,6 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-var hundred = decimal.NewFromInt(100)
-
 // observe applies one event to one rule.
 func (e *Engine) observe(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev Event) []recon.Alert {
 	switch ev := ev.(type) {
@@ -29,11 +27,13 @@ func (e *Engine) observe(out []recon.Alert, r *rule, rs *ruleState, now time.Tim
 		}
 		switch r.Kind {
 		case SuspenseAmount:
-			a := recon.Alert{At: now, Value: ev.Total, Threshold: r.threshold, Currency: ev.Currency,
-				Message: fmt.Sprintf("suspense holds %s %s in %d items (threshold %s)", ev.Total, ev.Currency, ev.Count, r.threshold)}
+			a := recon.Alert{At: now, Value: ev.Total, Threshold: r.threshold, Currency: ev.Currency}
+			msg := func() string {
+				return fmt.Sprintf("suspense holds %s %s in %d items (threshold %s)", ev.Total, ev.Currency, ev.Count, r.threshold)
+			}
 			cond := ev.Total.GreaterThanOrEqual(r.threshold)
 			clear := ev.Total.LessThan(r.threshold.Sub(r.hysteresis))
-			return transition(out, r, rs, "suspense", cond, clear, a)
+			return transition(out, r, rs, "suspense", cond, clear, a, msg)
 		case SuspenseAge:
 			rs.Oldest = ev.Oldest
 			return suspenseAge(out, r, rs, now)
@@ -93,16 +93,19 @@ func (e *Engine) tick(out []recon.Alert, r *rule, rs *ruleState, now time.Time) 
 func balance(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev BalanceChanged) []recon.Alert {
 	a := recon.Alert{At: now, Value: ev.Balance, Threshold: r.threshold, Currency: ev.Currency}
 	var cond, clear bool
+	side := "below"
 	if r.Kind == BalanceBelow {
 		cond = ev.Balance.LessThan(r.threshold)
 		clear = ev.Balance.GreaterThanOrEqual(r.threshold.Add(r.hysteresis))
-		a.Message = fmt.Sprintf("balance of %s is %s %s, below %s", ev.Account, ev.Balance, ev.Currency, r.threshold)
 	} else {
+		side = "above"
 		cond = ev.Balance.GreaterThan(r.threshold)
 		clear = ev.Balance.LessThanOrEqual(r.threshold.Sub(r.hysteresis))
-		a.Message = fmt.Sprintf("balance of %s is %s %s, above %s", ev.Account, ev.Balance, ev.Currency, r.threshold)
 	}
-	return transition(out, r, rs, ev.Account, cond, clear, a)
+	msg := func() string {
+		return fmt.Sprintf("balance of %s is %s %s, %s %s", ev.Account, ev.Balance, ev.Currency, side, r.threshold)
+	}
+	return transition(out, r, rs, ev.Account, cond, clear, a, msg)
 }
 
 // largeCredit fires once per transaction id and never resolves: a single
@@ -122,10 +125,12 @@ func largeCredit(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev Tr
 		return out
 	}
 	rs.seen[ev.ID] = true
-	rs.Seen = append(rs.Seen, ev.ID)
-	if len(rs.Seen) > maxSeenCredits {
-		delete(rs.seen, rs.Seen[0])
-		rs.Seen = slices.Delete(rs.Seen, 0, 1)
+	if len(rs.Seen) < maxSeenCredits {
+		rs.Seen = append(rs.Seen, ev.ID)
+	} else { // a ring: overwrite the oldest
+		delete(rs.seen, rs.Seen[rs.SeenNext])
+		rs.Seen[rs.SeenNext] = ev.ID
+		rs.SeenNext = (rs.SeenNext + 1) % maxSeenCredits
 	}
 	return append(out, recon.Alert{
 		ID: alertID(r.Name, ev.ID, 1), Rule: r.Name, Kind: string(r.Kind), State: StateFiring,
@@ -140,10 +145,12 @@ func suspenseAge(out []recon.Alert, r *rule, rs *ruleState, now time.Time) []rec
 		age = now.Sub(rs.Oldest)
 	}
 	a := recon.Alert{At: now, Value: decimal.NewFromInt(int64(age / time.Second)),
-		Threshold: decimal.NewFromInt(int64(r.age / time.Second)),
-		Message:   fmt.Sprintf("oldest suspense item is %s old (limit %s)", age.Truncate(time.Second), r.age)}
+		Threshold: decimal.NewFromInt(int64(r.age / time.Second))}
+	msg := func() string {
+		return fmt.Sprintf("oldest suspense item is %s old (limit %s)", age.Truncate(time.Second), r.age)
+	}
 	cond := !rs.Oldest.IsZero() && age >= r.age
-	return transition(out, r, rs, "suspense", cond, !cond, a)
+	return transition(out, r, rs, "suspense", cond, !cond, a, msg)
 }
 
 // bucket returns the return_rate bucket for now, dropping those that left
@@ -180,15 +187,17 @@ func returnRate(out []recon.Alert, r *rule, rs *ruleState, now time.Time) []reco
 		c += b.Collections
 		n += b.Returns
 	}
-	coll, rets := decimal.NewFromInt(c), decimal.NewFromInt(n)
-	a := recon.Alert{At: now, Threshold: r.threshold}
+	coll, rets := decimal.NewFromInt(c), decimal.NewFromInt(n*100)
+	cond := c >= int64(r.MinCount) && rets.GreaterThanOrEqual(r.threshold.Mul(coll))
+	clear := c == 0 || rets.LessThan(r.threshold.Sub(r.hysteresis).Mul(coll))
+	a := recon.Alert{At: now, Threshold: r.threshold, Value: decimal.Zero}
 	if c > 0 {
-		a.Value = rets.Mul(hundred).DivRound(coll, 2)
+		a.Value = rets.DivRound(coll, 2) // shown only; decisions use the products above
 	}
-	a.Message = fmt.Sprintf("direct-debit returns %d of %d collections over %s = %s%% (threshold %s%%)", n, c, r.window, a.Value, r.threshold)
-	cond := c >= int64(r.MinCount) && rets.Mul(hundred).GreaterThanOrEqual(r.threshold.Mul(coll))
-	clear := c == 0 || rets.Mul(hundred).LessThan(r.threshold.Sub(r.hysteresis).Mul(coll))
-	return transition(out, r, rs, "direct-debits", cond, clear, a)
+	msg := func() string {
+		return fmt.Sprintf("direct-debit returns %d of %d collections over %s = %s%% (threshold %s%%)", n, c, r.window, a.Value, r.threshold)
+	}
+	return transition(out, r, rs, "direct-debits", cond, clear, a, msg)
 }
 
 func (rs *ruleState) mark(ev StatementReceived) *stmtMark {
@@ -224,9 +233,14 @@ func statementMissing(out []recon.Alert, r *rule, rs *ruleState, now time.Time) 
 	}
 	want := expectedDate(r, now)
 	cond := last < want
-	a := recon.Alert{At: now, Value: decimal.Zero, Threshold: decimal.Zero,
-		Message: fmt.Sprintf("statement of %s for %s not received by %s %s (last %q)", r.Account, want, r.At, r.loc, last)}
-	return transition(out, r, rs, r.Account, cond, !cond, a)
+	a := recon.Alert{At: now, Value: decimal.Zero, Threshold: decimal.Zero}
+	msg := func() string {
+		if !cond {
+			return fmt.Sprintf("statement of %s for %s received", r.Account, last)
+		}
+		return fmt.Sprintf("statement of %s for %s not received by %s %s (last %q)", r.Account, want, r.At, r.loc, last)
+	}
+	return transition(out, r, rs, r.Account, cond, !cond, a, msg)
 }
 
 // statementBreak fires when a statement's own arithmetic fails or its
@@ -259,7 +273,7 @@ func statementBreak(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev
 	if a.Message == "" {
 		a.Message = fmt.Sprintf("statement of %s dated %s balances and chains", ev.Account, ev.Date)
 	}
-	return transition(out, r, rs, ev.Account, broken, !broken, a)
+	return transition(out, r, rs, ev.Account, broken, !broken, a, nil)
 }
 
 func instalment(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev InstalmentStatus) []recon.Alert {
@@ -287,18 +301,16 @@ func instalment(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev Ins
 // instalmentEdge evaluates one instalment; u is nil once it is paid.
 func instalmentEdge(out []recon.Alert, r *rule, rs *ruleState, now time.Time, subject string, u *unpaid) []recon.Alert {
 	cond := false
-	a := recon.Alert{At: now, Threshold: r.threshold}
+	a := recon.Alert{At: now, Threshold: r.threshold, Value: decimal.Zero}
+	msg := func() string { return fmt.Sprintf("instalment %s paid", subject) }
 	if u != nil {
-		due, err := time.ParseInLocation(time.DateOnly, string(u.DueDate), r.loc)
-		if err != nil {
-			panic(fmt.Sprintf("alerts: validated due date %q does not parse: %v", u.DueDate, err))
-		}
-		cond = !now.Before(due.AddDate(0, 0, r.Days+1))
+		// overdue once the due date and r.Days more days have ended, local
+		// time: the due date is at most today - Days - 1 (dates sort as text)
+		cond = string(u.DueDate) <= now.In(r.loc).AddDate(0, 0, -r.Days-1).Format(time.DateOnly)
 		a.Value, a.Currency = u.Outstanding, u.Currency
-		a.Message = fmt.Sprintf("loan %s: instalment due %s has %s %s outstanding %d days after due", u.LoanID, u.DueDate, u.Outstanding, u.Currency, r.Days)
-	} else {
-		a.Value = decimal.Zero
-		a.Message = fmt.Sprintf("instalment %s paid", subject)
+		msg = func() string {
+			return fmt.Sprintf("loan %s: instalment due %s has %s %s outstanding %d days after due", u.LoanID, u.DueDate, u.Outstanding, u.Currency, r.Days)
+		}
 	}
-	return transition(out, r, rs, subject, cond, !cond, a)
+	return transition(out, r, rs, subject, cond, !cond, a, msg)
 }

@@ -61,7 +61,7 @@ type Sink struct {
 
 	// Test hooks: afterInsert runs after each table's INSERT (an error stops
 	// Run as a crash would); onCommit after sink_offsets is written.
-	afterInsert func(table string) error
+	afterInsert func(table string, rows int) error
 	onCommit    func(committed map[partition]int64)
 }
 
@@ -263,7 +263,7 @@ func (s *Sink) write(ctx context.Context, rows *Rows, last map[partition]int64, 
 		}
 		done[t.name] = true
 		if s.afterInsert != nil {
-			if err := s.afterInsert(t.name); err != nil {
+			if err := s.afterInsert(t.name, n); err != nil {
 				return &hookError{err}
 			}
 		}
@@ -436,10 +436,11 @@ func (s *Sink) assigned(ctx context.Context, offsets map[string]map[int32]kgo.Of
 		}
 		if c, ok := s.committed[p]; ok {
 			out[p.topic][p.id] = kgo.NewOffset().At(c + 1).WithEpoch(-1)
+			s.log.Info("partition assigned", "topic", p.topic, "partition", p.id, "resume_at", c+1)
 		} else {
 			out[p.topic][p.id] = kgo.NewOffset().AtStart()
+			s.log.Info("partition assigned", "topic", p.topic, "partition", p.id, "resume_at", "start")
 		}
-		s.log.Info("partition assigned", "topic", p.topic, "partition", p.id, "resume_after", s.committed[p])
 	}
 	return out, nil
 }

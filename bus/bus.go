@@ -91,6 +91,22 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, c Config) error {
 	for i, t := range schemas.Topics {
 		names[i] = t.Name
 	}
+	// A new topic takes a moment to appear in metadata: look again, briefly.
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = checkTopics(ctx, adm, names, c.Partitions); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func checkTopics(ctx context.Context, adm *kadm.Client, names []string, partitions int32) error {
 	details, err := adm.ListTopics(ctx, names...)
 	if err != nil {
 		return fmt.Errorf("kafka: describe topics: %w", err)
@@ -100,8 +116,8 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, c Config) error {
 		if !ok || d.Err != nil {
 			return fmt.Errorf("kafka: topic %s not available: %v", name, d.Err)
 		}
-		if n := int32(len(d.Partitions)); n != c.Partitions {
-			return fmt.Errorf("kafka: topic %s has %d partitions, recon is configured for %d; set --partitions %d", name, n, c.Partitions, n)
+		if n := int32(len(d.Partitions)); n != partitions {
+			return fmt.Errorf("kafka: topic %s has %d partitions, recon is configured for %d; set --partitions %d", name, n, partitions, n)
 		}
 	}
 	return nil

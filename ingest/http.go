@@ -24,6 +24,7 @@ func (in *Ingest) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/loans", in.handleLoans)
 	mux.HandleFunc("POST /v1/bank/transactions", in.handleTransactions)
 	mux.HandleFunc("POST /v1/bank/files", in.handleFile)
+	mux.HandleFunc("POST /v1/bank/webhooks", in.handleWebhook) // 503 until EnableWebhooks
 }
 
 func (in *Ingest) handleLoans(w http.ResponseWriter, r *http.Request) {

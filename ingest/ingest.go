@@ -32,6 +32,7 @@ type Ingest struct {
 	limits iso20022.Limits
 	now    func() time.Time
 	m      metrics
+	wh     *webhooks // nil until EnableWebhooks
 }
 
 // New returns an Ingest publishing with client cl (shared, idempotent,

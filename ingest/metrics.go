@@ -6,6 +6,7 @@ type metrics struct {
 	files       *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
 	requests    *prometheus.CounterVec
+	webhooks    *prometheus.CounterVec
 }
 
 // NewMetrics registers ingest's metrics on reg.
@@ -14,9 +15,10 @@ func NewMetrics(reg prometheus.Registerer) metrics {
 		files:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_files_total", Help: "ISO 20022 files published, by message."}, []string{"message"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_dead_letters_total", Help: "Inputs refused and kept on the dead-letter topic, by source."}, []string{"source"}),
 		requests:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_requests_total", Help: "Ingest HTTP requests by endpoint and status code."}, []string{"endpoint", "code"}),
+		webhooks:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_webhooks_total", Help: "Bank webhook deliveries by outcome (accepted, duplicate, ignored, unauthorized, too_large, timeout, invalid, fetch_failed, unavailable, disabled)."}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.files, m.deadLetters, m.requests)
+		reg.MustRegister(m.files, m.deadLetters, m.requests, m.webhooks)
 	}
 	return m
 }

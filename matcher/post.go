@@ -34,6 +34,7 @@ type Poster struct {
 	state  map[string]*loanState
 	posted map[string]bool  // transaction ids booked here (the posting key)
 	items  map[string]*Item // open suspense items of this partition
+	fresh  []string         // items parked since the last Rematch
 	Head   ledger.Head
 }
 
@@ -90,6 +91,9 @@ func (p *Poster) Post(now time.Time, r Routed) Result {
 	case KindAssign:
 		return p.assign(now, r)
 	case KindRematch:
+		if _, done := p.loan(r.LoanID).repayments[t.ID]; done {
+			return res // a redelivered share: booked already
+		}
 		p.emit(&res, p.allocate(now, r.LoanID, t, *r.Amount, ledger.Transit, EntryRematchIn, r))
 		p.applyCredit(&res, now, r.LoanID, t)
 		return res
@@ -180,6 +184,7 @@ func (p *Poster) apply(e recon.Entry) {
 	switch e.Kind {
 	case EntrySuspense:
 		p.items[e.TransactionID] = &Item{Transaction: *e.Item, LoanID: e.LoanID, Reason: e.Note, Since: e.BookedAt, EntryID: e.ID}
+		p.fresh = append(p.fresh, e.TransactionID)
 	case EntryRelease, EntryReversal:
 		delete(p.items, e.TransactionID) // released, or a waiting return resolved
 	}
@@ -286,7 +291,8 @@ func (p *Poster) resolveWaiting(res *Result, now time.Time, loanID string, orig 
 	for _, id := range p.itemIDs() {
 		it := p.items[id]
 		rt := it.Transaction
-		if it.LoanID == loanID && rt.EndToEndID == orig.EndToEndID && rt.Direction == recon.Debit && (rt.ReturnReason != "" || rt.Reversal) {
+		if it.LoanID == loanID && rt.EndToEndID == orig.EndToEndID && rt.Direction == recon.Debit && (rt.ReturnReason != "" || rt.Reversal) &&
+			rt.Amount.Equal(orig.Amount) && rt.Currency == orig.Currency { // else it stays parked, not parked twice
 			p.reverse(res, now, loanID, rt, ledger.Suspense)
 			return
 		}
@@ -333,11 +339,21 @@ func (p *Poster) suspense(now time.Time, t recon.BankTransaction, loanID, reason
 	return e
 }
 
-// Rematch releases the suspense items whose loan has become known.
-func (p *Poster) Rematch(now time.Time) Result {
+// Rematch releases the suspense items whose loan has become known: every
+// item when the loans table changed (all), else only the items parked since
+// the last call (their loan may have arrived while they were in flight).
+func (p *Poster) Rematch(now time.Time, all bool) Result {
 	var res Result
-	for _, id := range p.itemIDs() {
-		it := p.items[id]
+	ids := p.fresh
+	if all {
+		ids = p.itemIDs()
+	}
+	p.fresh = nil
+	for _, id := range ids {
+		it, ok := p.items[id]
+		if !ok {
+			continue
+		}
 		t := it.Transaction
 		if it.LoanID != "" || t.Direction != recon.Credit || t.Remainder || t.IsCharge {
 			continue
@@ -371,9 +387,12 @@ func (p *Poster) assign(now time.Time, r Routed) Result {
 		return reject("only incoming money can be assigned to loans")
 	}
 	sum := decimal.Zero
+	shares := map[string]bool{}
 	for _, a := range r.Allocations {
 		loan, known := p.loans.Get(a.LoanID)
 		switch {
+		case shares[a.LoanID]: // one share per loan: entry and record ids derive from the loan
+			return reject("loan " + a.LoanID + " is allocated more than once")
 		case !known:
 			return reject("unknown loan " + a.LoanID)
 		case loan.Currency != t.Currency:
@@ -381,6 +400,7 @@ func (p *Poster) assign(now time.Time, r Routed) Result {
 		case !a.Amount.IsPositive():
 			return reject(fmt.Sprintf("allocation to %s is not positive", a.LoanID))
 		}
+		shares[a.LoanID] = true
 		sum = sum.Add(a.Amount)
 	}
 	if len(r.Allocations) == 0 || !sum.Equal(t.Amount) {

@@ -23,9 +23,8 @@ import (
 // alertState is what survives a restart of the alerts component: how far
 // it read, the engine's edges and the deliveries, written after each batch.
 type alertState struct {
-	Offsets    map[string]map[int32]int64 `json:"offsets"`
-	Engine     json.RawMessage            `json:"engine"`
-	Dispatcher json.RawMessage            `json:"dispatcher"`
+	Offsets map[string]map[int32]int64 `json:"offsets"`
+	Service json.RawMessage            `json:"service"` // engine edges, deliveries, recent alerts
 }
 
 func startAlerts(ctx context.Context, s settings, kc bus.Config, reg *prometheus.Registry, log *slog.Logger, producer *kgo.Client, mux *http.ServeMux, start func(string, func(context.Context) error)) error {
@@ -52,11 +51,8 @@ func startAlerts(ctx context.Context, s settings, kc bus.Config, reg *prometheus
 		if err := json.Unmarshal(b, &st); err != nil {
 			return fmt.Errorf("alerts state %s: %w (move it away to start afresh)", statePath, err)
 		}
-		if err := svc.Restore(st.Engine); err != nil {
-			return fmt.Errorf("alerts state %s: %w", statePath, err)
-		}
-		if err := svc.Dispatcher().Restore(st.Dispatcher); err != nil {
-			return fmt.Errorf("alerts state %s: %w", statePath, err)
+		if err := svc.Restore(st.Service); err != nil {
+			return fmt.Errorf("alerts state %s: %w (move it away to start afresh)", statePath, err)
 		}
 	}
 	mux.Handle("/v1/alerts", svc.Handler())
@@ -170,7 +166,7 @@ func feedAlerts(ctx context.Context, kc bus.Config, svc *alerts.Service, produce
 			}
 		}
 		if len(fs.Records()) > 0 || len(fired) > 0 {
-			if err := saveState(statePath, alertState{Offsets: offsets, Engine: svc.State(), Dispatcher: svc.Dispatcher().Snapshot()}); err != nil {
+			if err := saveState(statePath, alertState{Offsets: offsets, Service: svc.State()}); err != nil {
 				log.Warn("alerts state not saved", "err", err)
 			}
 		}

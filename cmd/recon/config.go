@@ -14,17 +14,17 @@ import (
 // settings are every flag of the serving commands; environment variables
 // give the defaults, flags win.
 type settings struct {
-	brokers     string
-	kafkaPort   int
-	partitions  int
-	httpAddr    string
-	dataDir     string
-	clickhouse  string
-	chDatabase  string
-	alertsFile  string
-	instance    string
-	demo        bool
-	stayAfter   bool
+	brokers    string
+	kafkaPort  int
+	partitions int
+	httpAddr   string
+	dataDir    string
+	clickhouse string
+	chDatabase string
+	alertsFile string
+	instance   string
+	demo       bool
+	stayAfter  bool
 }
 
 func env(key, def string) string {

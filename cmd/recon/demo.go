@@ -97,7 +97,9 @@ func printSummary(w io.Writer, base string) {
 			fmt.Fprintf(w, "  %s %s %s: %s\n", it.ID, it.Amount.StringFixed(2), it.Currency, it.Reason)
 		}
 	}
-	var bal struct{ Balances []struct{ Currency, Balance string } }
+	var bal struct {
+		Balances []struct{ Currency, Balance string }
+	}
 	if err := getJSON(base+"/v1/accounts/bank:FR7630001007940000000000106/balance", &bal); err == nil {
 		for _, b := range bal.Balances {
 			fmt.Fprintf(w, "bank account FR76 3000 1007 9400 0000 0000 106: %s %s booked by recon\n", b.Balance, b.Currency)

@@ -471,7 +471,10 @@ func (r *reader) parties(d int32, rec *recon.BankTransaction, account string) {
 	if rec.Direction == recon.Debit {
 		them, us = us, them
 	}
-	if t.at(rp, them) == none && t.at(rp, them+"Acct") == none && (t.at(rp, us) != none || t.at(rp, us+"Acct") != none) {
+	// A returned direct debit names only its debtor (the borrower): on a
+	// debit, take the other side when ours is all there is. A credit that
+	// names only its creditor account names the lender's (virtual) account.
+	if rec.Direction == recon.Debit && t.at(rp, them) == none && t.at(rp, them+"Acct") == none && (t.at(rp, us) != none || t.at(rp, us+"Acct") != none) {
 		them, us = us, them
 	}
 	p := t.at(rp, them)

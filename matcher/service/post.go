@@ -105,14 +105,14 @@ func (s *Service) post(ctx context.Context) error {
 			}
 			s.emit(b, r.Partition, po.Post(now, rt), now)
 		}
-		if missing == nil && version != seenVersion {
+		if missing == nil {
 			parts := make([]int32, 0, len(posters))
 			for p := range posters {
 				parts = append(parts, p)
 			}
 			sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 			for _, p := range parts {
-				s.emit(b, p, posters[p].Rematch(now), now)
+				s.emit(b, p, posters[p].Rematch(now, version != seenVersion), now)
 			}
 		}
 		s.mu.RUnlock()
