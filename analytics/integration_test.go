@@ -17,6 +17,9 @@ func clickhouseConn(t testing.TB) (driver.Conn, string) {
 	t.Helper()
 	addr := clickhouseAddr()
 	if addr == "" {
+		if os.Getenv("RECON_REQUIRE_SERVICES") == "1" {
+			t.Fatal("RECON_REQUIRE_SERVICES=1 but RECON_CLICKHOUSE_ADDR is unset")
+		}
 		t.Skip("RECON_CLICKHOUSE_ADDR not set; start ClickHouse with deploy/local/clickhouse.sh start")
 	}
 	conn, err := Open(addr)
@@ -44,7 +47,7 @@ func clickhouseAddr() string { return os.Getenv("RECON_CLICKHOUSE_ADDR") }
 
 var _ = clickhouse.Open
 
-func TestMigrateTwice(t *testing.T) {
+func TestIntegrationMigrateTwice(t *testing.T) {
 	conn, db := clickhouseConn(t)
 	ctx := context.Background()
 	for i := 0; i < 2; i++ {

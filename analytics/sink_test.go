@@ -142,7 +142,7 @@ func newSink(t *testing.T, db string, brokers []string, group string) *Sink {
 	return s
 }
 
-func TestSinkExactlyOnceAcrossCrash(t *testing.T) {
+func TestIntegrationSinkExactlyOnceAcrossCrash(t *testing.T) {
 	conn, db := clickhouseConn(t)
 	f := newFixture()
 	brokers, last := kafka(t, f.recs)

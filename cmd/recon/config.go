@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/ingest"
 )
 
 // settings are every flag of the serving commands; environment variables
@@ -53,6 +54,27 @@ func newFlags(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.alertsFile, "alerts-config", env("RECON_ALERTS_CONFIG", ""), "alert rules YAML (env RECON_ALERTS_CONFIG), reloaded when it changes; empty: no alerts")
 	fs.StringVar(&s.instance, "instance", env("RECON_INSTANCE", "recon-0"), "stable, unique name of this instance (consumer group member and transactional id)")
 	return fs
+}
+
+// webhooks reads the bank webhook receiver's settings; secrets come from
+// the environment only, never from flags (they would show in ps).
+func (s settings) webhooks() ingest.WebhookConfig {
+	list := func(key string) []string {
+		var out []string
+		for _, v := range strings.Split(os.Getenv(key), ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	return ingest.WebhookConfig{
+		BearerTokens: list("RECON_WEBHOOK_BEARER_TOKENS"),
+		Secrets:      list("RECON_WEBHOOK_SECRETS"),
+		BankAPIBase:  os.Getenv("RECON_BANK_API_BASE"),
+		BankAPIToken: os.Getenv("RECON_BANK_API_TOKEN"),
+		AccountIBAN:  os.Getenv("RECON_WEBHOOK_ACCOUNT_IBAN"),
+	}
 }
 
 func (s settings) kafka() (bus.Config, error) {

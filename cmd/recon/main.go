@@ -29,6 +29,10 @@ Usage:
 
 Environment (flags win): RECON_KAFKA_BROKERS, RECON_HTTP_ADDR, RECON_DATA_DIR,
 RECON_CLICKHOUSE_ADDR, RECON_ALERTS_CONFIG, RECON_INSTANCE, RECON_PARTITIONS.
+Bank webhooks (POST /v1/bank/webhooks), from the environment only:
+RECON_WEBHOOK_BEARER_TOKENS and/or RECON_WEBHOOK_SECRETS (comma-separated; whsec_...),
+RECON_BANK_API_BASE and RECON_BANK_API_TOKEN (to fetch thin events' transactions),
+RECON_WEBHOOK_ACCOUNT_IBAN (the lender's account when the bank omits it).
 Run 'recon <command> -h' for its flags.
 `
 

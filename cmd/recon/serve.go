@@ -107,6 +107,13 @@ func serve(ctx context.Context, name string, args []string, want components) int
 	}
 	if want.ingest {
 		in := ingest.New(producer, kc, ingest.NewMetrics(reg))
+		if wh := s.webhooks(); len(wh.BearerTokens)+len(wh.Secrets) > 0 {
+			if err := in.EnableWebhooks(wh, &http.Client{Timeout: 15 * time.Second}); err != nil {
+				return fail("bank webhooks: %v", err)
+			}
+		} else {
+			log.Info("bank webhooks off: set RECON_WEBHOOK_BEARER_TOKENS or RECON_WEBHOOK_SECRETS to receive them")
+		}
 		in.Register(mux)
 	}
 	if want.sink {
