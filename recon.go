@@ -121,6 +121,9 @@ type Statement struct {
 	BookedCredits       decimal.Decimal `json:"booked_credits"`
 	BookedDebits        decimal.Decimal `json:"booked_debits"`
 	BalanceCheck        string          `json:"balance_check"` // ok | mismatch | n/a
+	// FileSHA256 is the digest of the file the statement came in, so the
+	// same file sent twice is recognised.
+	FileSHA256 string `json:"file_sha256,omitempty"`
 }
 
 // Signed is a balance that may be negative; JSON carries it as a string.

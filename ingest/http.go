@@ -67,7 +67,11 @@ func (in *Ingest) handleFile(w http.ResponseWriter, r *http.Request) {
 		in.fail(w, r, "files", err)
 		return
 	}
-	in.reply(w, "files", http.StatusAccepted, s)
+	code := http.StatusAccepted
+	if s.Duplicate {
+		code = http.StatusOK // recognised: nothing new to publish
+	}
+	in.reply(w, "files", code, s)
 }
 
 // decode reads one JSON object or an array of them into out (a slice).

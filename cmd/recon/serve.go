@@ -107,6 +107,9 @@ func serve(ctx context.Context, name string, args []string, want components) int
 	}
 	if want.ingest {
 		in := ingest.New(producer, kc, ingest.NewMetrics(reg))
+		if err := in.LoadFiles(ctx); err != nil {
+			log.Warn("files published before are not remembered (identity keys still prevent double posting)", "err", err)
+		}
 		if wh := s.webhooks(); len(wh.BearerTokens)+len(wh.Secrets) > 0 {
 			if err := in.EnableWebhooks(wh, &http.Client{Timeout: 15 * time.Second}); err != nil {
 				return fail("bank webhooks: %v", err)
