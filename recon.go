@@ -37,6 +37,7 @@ const (
 	TypeStatement   = "statement"
 	TypeStatus      = "status"
 	TypeReturn      = "return"
+	TypeExpected    = "expected"
 )
 
 // Date is a calendar date, "YYYY-MM-DD". Dates sort as strings.
@@ -164,7 +165,14 @@ type Loan struct {
 	Principal   decimal.Decimal `json:"principal"`
 	Schedule    []Instalment    `json:"schedule,omitempty"`
 	MandateID   string          `json:"mandate_id,omitempty"`
-	Borrower    *Borrower       `json:"borrower,omitempty"`
+	// MandateSignedOn is the date the borrower signed the SEPA direct-debit
+	// mandate; a collection (pain.008) must carry it.
+	MandateSignedOn Date `json:"mandate_signed_on,omitempty"`
+	// DisbursementEndToEndID is the end-to-end id of the transfer that
+	// pays the loan out; the matcher books that outgoing transfer as
+	// principal receivable.
+	DisbursementEndToEndID string    `json:"disbursement_end_to_end_id,omitempty"`
+	Borrower               *Borrower `json:"borrower,omitempty"`
 }
 
 // Instalment is one due date of a loan's schedule.
@@ -179,6 +187,63 @@ type Instalment struct {
 type Borrower struct {
 	Name string `json:"name,omitempty"`
 	IBAN string `json:"iban,omitempty"`
+}
+
+// ExpectedKind says which way an expected payment goes.
+type ExpectedKind string
+
+const (
+	// Collection is a SEPA direct debit of one instalment (pain.008): money in.
+	Collection ExpectedKind = "collection"
+	// Disbursement is the transfer of a loan to its borrower (pain.001):
+	// money out.
+	Disbursement ExpectedKind = "disbursement"
+)
+
+// ExpectedStatus is where an expected payment stands.
+type ExpectedStatus string
+
+const (
+	// ExpectedOpen: instructed, no settlement seen yet.
+	ExpectedOpen ExpectedStatus = "expected"
+	// ExpectedOverdue: still no settlement after its window: alert-worthy.
+	ExpectedOverdue ExpectedStatus = "overdue"
+	// ExpectedRejected: refused before settlement (pain.002 RJCT); a
+	// collection's instalment stays due.
+	ExpectedRejected ExpectedStatus = "rejected"
+	// ExpectedSettled: booked on the lender's account.
+	ExpectedSettled ExpectedStatus = "settled"
+	// ExpectedReturned: settled, then returned or refunded (MD06, AM04,
+	// MS02, ...): a collection's instalment is due again.
+	ExpectedReturned ExpectedStatus = "returned"
+)
+
+// Expected is a payment recon instructed the bank to make — one SEPA
+// direct-debit collection of one instalment, or one disbursement — keyed
+// by its end-to-end id, and where it stands. It carries no personal data
+// (no borrower name or IBAN).
+type Expected struct {
+	Type          string          `json:"type"`
+	ID            string          `json:"id"` // the end-to-end id
+	Kind          ExpectedKind    `json:"kind"`
+	LoanID        string          `json:"loan_id"`
+	DueDate       Date            `json:"due_date,omitempty"` // the instalment's
+	Amount        decimal.Decimal `json:"amount"`
+	Currency      string          `json:"currency"`
+	MandateID     string          `json:"mandate_id,omitempty"`
+	MandateSigned Date            `json:"mandate_signed_on,omitempty"`
+	SequenceType  string          `json:"sequence_type,omitempty"` // FRST | RCUR | OOFF | FNAL
+	Scheme        string          `json:"scheme,omitempty"`        // CORE | B2B | SCT | INST
+	RequestedDate Date            `json:"requested_date"`
+	WindowDays    int             `json:"window_days"`
+	MessageID     string          `json:"message_id,omitempty"`
+	PaymentInfoID string          `json:"payment_info_id,omitempty"`
+	AccountIBAN   string          `json:"account_iban,omitempty"` // the lender's account
+	Status        ExpectedStatus  `json:"status"`
+	Reason        string          `json:"reason,omitempty"`
+	// SettledBy is the bank transaction id (or status report) that settled it.
+	SettledBy string `json:"settled_by,omitempty"`
+	StatusOn  Date   `json:"status_on,omitempty"` // when the status was last changed
 }
 
 // Outcome is where a bank transaction ends: exactly one of these.
@@ -248,10 +313,13 @@ type Entry struct {
 	Reverses string `json:"reverses,omitempty"`
 	// Item is the parked transaction of a suspense entry, without personal
 	// data, so it can be re-matched after a restart.
-	Item     *BankTransaction `json:"item,omitempty"`
-	Sequence int64            `json:"sequence"`
-	PrevHash string           `json:"prev_hash"`
-	Hash     string           `json:"hash"`
+	Item *BankTransaction `json:"item,omitempty"`
+	// Round numbers the assignments of one suspense item (0 the first), so
+	// a re-assignment after an unassignment books entries of its own.
+	Round    int    `json:"round,omitempty"`
+	Sequence int64  `json:"sequence"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
 }
 
 // Balanced reports whether debits equal credits in every currency, the
@@ -293,6 +361,46 @@ type Alert struct {
 	At        time.Time       `json:"at"`
 	Message   string          `json:"message"`
 }
+
+// Break is the outcome of one statement proof: a bank statement's figure
+// compared with what recon holds. Type "proof" compares the closing balance
+// with the ledger's balance of the bank account at the statement's date;
+// type "chain" compares the opening balance with the previous statement's
+// closing balance. ID is "<statement id>/<type>": a later evaluation of the
+// same statement (incomplete, then ok) carries the same id, the latest wins.
+type Break struct {
+	Type        string `json:"type"` // proof | chain
+	ID          string `json:"id"`
+	StatementID string `json:"statement_id"`
+	// PreviousStatementID is the statement a chain break follows.
+	PreviousStatementID string `json:"previous_statement_id,omitempty"`
+	AccountIBAN         string `json:"account_iban"`
+	Date                Date   `json:"date"`
+	Currency            string `json:"currency"`
+	// Expected is the statement's figure (closing balance for a proof,
+	// opening balance for a chain); Ledger what it is compared with (the
+	// ledger's balance, or the previous closing balance); Difference is
+	// Expected - Ledger.
+	Expected   decimal.Decimal `json:"expected"`
+	Ledger     decimal.Decimal `json:"ledger"`
+	Difference decimal.Decimal `json:"difference"`
+	Status     string          `json:"status"` // ok | break | incomplete
+	Reason     string          `json:"reason,omitempty"`
+	// Transactions is the number of booked transactions of the statement;
+	// Missing how many of them the ledger had not booked when evaluated.
+	Transactions int       `json:"transactions"`
+	Missing      int       `json:"missing,omitempty"`
+	At           time.Time `json:"at"`
+}
+
+// Break types and statuses.
+const (
+	BreakProof      = "proof"
+	BreakChain      = "chain"
+	BreakOK         = "ok"
+	BreakBroken     = "break"
+	BreakIncomplete = "incomplete"
+)
 
 // DeadLetter keeps input that could not be processed: its raw bytes, where
 // it came from, and why it was refused.

@@ -148,6 +148,27 @@ var Migrations = []Migration{
 ) ENGINE = ReplacingMergeTree ORDER BY (kafka_topic, kafka_partition, kafka_offset)`,
 	}},
 	{Version: 2, Name: "data-team views", Statements: viewStatements()},
+	{Version: 3, Name: "statement proofs", Statements: []string{
+		`CREATE TABLE IF NOT EXISTS {db}.breaks (
+    id String,
+    type String,
+    statement_id String,
+    previous_statement_id String,
+    account_iban String,
+    date Nullable(Date),
+    currency String,
+    expected Decimal(38, 5),
+    ledger Decimal(38, 5),
+    difference Decimal(38, 5),
+    status String,
+    reason String,
+    transactions UInt32,
+    missing UInt32,
+    at DateTime,` + kafkaDDL + `
+) ENGINE = ReplacingMergeTree ORDER BY (id, kafka_topic, kafka_partition, kafka_offset)`,
+		"DROP TABLE IF EXISTS {db}.statement_breaks",
+		"CREATE VIEW {db}.statement_breaks AS" + statementBreaksV3,
+	}},
 }
 
 var dbNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)

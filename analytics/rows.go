@@ -73,6 +73,12 @@ type AlertRow struct {
 	recon.Alert
 }
 
+// BreakRow is one row of recon.breaks: one statement proof.
+type BreakRow struct {
+	Source
+	recon.Break
+}
+
 // DeadLetterRow is one row of recon.dead_letters: a dead letter read from
 // the dead-letters topic (Origin "topic") or a record the sink itself could
 // not turn into rows (Origin "sink", Raw is the record's value).
@@ -91,6 +97,7 @@ type Rows struct {
 	Statements       []StatementRow
 	Alerts           []AlertRow
 	DeadLetters      []DeadLetterRow
+	Breaks           []BreakRow
 	// Skipped counts records deliberately not stored, by topic and record
 	// type (returns and status reports on the bank-transactions topic).
 	Skipped map[SkipKey]int
@@ -104,7 +111,7 @@ type SkipKey struct{ Topic, Type string }
 // Len is the number of rows over all tables.
 func (r *Rows) Len() int {
 	return len(r.BankTransactions) + len(r.Matches) + len(r.LedgerPostings) +
-		len(r.Statements) + len(r.Alerts) + len(r.DeadLetters)
+		len(r.Statements) + len(r.Alerts) + len(r.DeadLetters) + len(r.Breaks)
 }
 
 // Build turns records into rows. It is pure: the same records give the same
@@ -141,6 +148,8 @@ func (r *Rows) Add(rec *kgo.Record) {
 		err = r.addAlert(src, rec.Value)
 	case schemas.TopicDeadLetters:
 		err = r.addDeadLetter(src, rec.Value)
+	case schemas.TopicReconciliation:
+		err = r.addBreak(src, rec.Value)
 	default:
 		err = fmt.Errorf("topic %q is not one the sink reads", rec.Topic)
 	}
@@ -339,6 +348,33 @@ func (r *Rows) addAlert(src Source, raw []byte) error {
 		return err
 	}
 	r.Alerts = append(r.Alerts, AlertRow{Source: src, Alert: a})
+	return nil
+}
+
+func (r *Rows) addBreak(src Source, raw []byte) error {
+	var b recon.Break
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return fmt.Errorf("decode break: %w", err)
+	}
+	if b.ID == "" {
+		return errors.New("break has no id")
+	}
+	if err := checkDates(b.Date); err != nil {
+		return err
+	}
+	if b.Transactions < 0 || b.Transactions > 1<<31 || b.Missing < 0 || b.Missing > 1<<31 {
+		return fmt.Errorf("transactions %d / missing %d out of range", b.Transactions, b.Missing)
+	}
+	var err error
+	for name, p := range map[string]*decimal.Decimal{"expected": &b.Expected, "ledger": &b.Ledger, "difference": &b.Difference} {
+		if *p, err = fitAmount(name, *p); err != nil {
+			return err
+		}
+	}
+	if b.At, err = fitTime("at", b.At); err != nil {
+		return err
+	}
+	r.Breaks = append(r.Breaks, BreakRow{Source: src, Break: b})
 	return nil
 }
 

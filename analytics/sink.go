@@ -39,6 +39,7 @@ var Topics = []string{
 	schemas.TopicStatements,
 	schemas.TopicAlerts,
 	schemas.TopicDeadLetters,
+	schemas.TopicReconciliation,
 }
 
 // Sink moves records from Kafka to ClickHouse. Run it once.
@@ -519,6 +520,7 @@ func (r *Rows) without(drop func(table string, src Source) bool) Rows {
 		Statements:       keep(r.Statements, tableStatements.name, drop),
 		Alerts:           keep(r.Alerts, tableAlerts.name, drop),
 		DeadLetters:      keep(r.DeadLetters, tableDeadLetters.name, drop),
+		Breaks:           keep(r.Breaks, tableBreaks.name, drop),
 		Skipped:          r.Skipped,
 		Poison:           r.Poison,
 	}

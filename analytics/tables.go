@@ -49,10 +49,14 @@ var (
 		"at", "message")}
 	tableDeadLetters = table{name: "dead_letters", index: "0", columns: cols(
 		"origin", "id", "source", "location", "reason", "raw", "at")}
+	tableBreaks = table{name: "breaks", index: "0", columns: cols(
+		"id", "type", "statement_id", "previous_statement_id", "account_iban",
+		"date", "currency", "expected", "ledger", "difference", "status",
+		"reason", "transactions", "missing", "at")}
 
 	// tables in the order the sink inserts a batch.
 	tables = []table{tableBankTransactions, tableMatches, tableLedgerPostings,
-		tableStatements, tableAlerts, tableDeadLetters}
+		tableStatements, tableAlerts, tableDeadLetters, tableBreaks}
 )
 
 // kafkaCols builds the four Kafka columns of n rows.
@@ -115,6 +119,8 @@ func columnsOf(t table, r *Rows) []any {
 		return alertColumns(r.Alerts)
 	case tableDeadLetters.name:
 		return deadLetterColumns(r.DeadLetters)
+	case tableBreaks.name:
+		return breakColumns(r.Breaks)
 	}
 	panic("analytics: unknown table " + t.name)
 }
@@ -133,6 +139,8 @@ func rowCount(t table, r *Rows) int {
 		return len(r.Alerts)
 	case tableDeadLetters.name:
 		return len(r.DeadLetters)
+	case tableBreaks.name:
+		return len(r.Breaks)
 	}
 	panic("analytics: unknown table " + t.name)
 }
@@ -330,4 +338,32 @@ func deadLetterColumns(rows []DeadLetterRow) []any {
 		k.add(r.Source)
 	}
 	return append([]any{str[0], str[1], str[2], str[3], str[4], str[5], at}, k.columns()...)
+}
+
+func breakColumns(rows []BreakRow) []any {
+	n := len(rows)
+	var (
+		str   = make([][]string, 8)
+		dates = make([]*time.Time, 0, n)
+		dec   = make([][]decimal.Decimal, 3)
+		cnt   = make([][]uint32, 2)
+		at    = make([]time.Time, 0, n)
+		k     kafkaCols
+	)
+	for _, r := range rows {
+		b := &r.Break
+		for i, v := range []string{b.ID, b.Type, b.StatementID, b.PreviousStatementID, b.AccountIBAN, b.Currency, b.Status, b.Reason} {
+			str[i] = append(str[i], v)
+		}
+		dates = append(dates, date(b.Date))
+		for i, v := range []decimal.Decimal{b.Expected, b.Ledger, b.Difference} {
+			dec[i] = append(dec[i], v)
+		}
+		cnt[0] = append(cnt[0], uint32(b.Transactions))
+		cnt[1] = append(cnt[1], uint32(b.Missing))
+		at = append(at, b.At)
+		k.add(r.Source)
+	}
+	return append([]any{str[0], str[1], str[2], str[3], str[4], dates, str[5],
+		dec[0], dec[1], dec[2], str[6], str[7], cnt[0], cnt[1], at}, k.columns()...)
 }

@@ -47,6 +47,36 @@ const principalDeltas = `
     WHERE match(account, '^loan:[^:]+:principal$')
     GROUP BY d_currency, d_day`
 
+// statementBreaksV3 is statement_breaks from migration 3 on: a statement
+// whose own arithmetic fails, or whose latest proof against the ledger is a
+// break or incomplete, or that does not chain on from the previous one.
+// The latest status of a break id is its last record (one account's breaks
+// share a partition, so offsets order them).
+const statementBreaksV3 = `
+SELECT id, account_iban, source, message_id, from_date, to_date, currency,
+       opening_balance, closing_balance, booked_credits, booked_debits,
+       balance_check,
+       closing_balance - opening_balance - booked_credits + booked_debits AS difference,
+       proof_status, proof_ledger, proof_difference, proof_reason,
+       chain_status, chain_difference
+FROM (
+    SELECT * FROM {db}.statements FINAL
+) ANY LEFT JOIN (
+    SELECT statement_id AS id,
+           argMaxIf(status, kafka_offset, type = 'proof') AS proof_status,
+           argMaxIf(ledger, kafka_offset, type = 'proof') AS proof_ledger,
+           argMaxIf(difference, kafka_offset, type = 'proof') AS proof_difference,
+           argMaxIf(reason, kafka_offset, type = 'proof') AS proof_reason,
+           argMaxIf(status, kafka_offset, type = 'chain') AS chain_status,
+           argMaxIf(difference, kafka_offset, type = 'chain') AS chain_difference
+    FROM {db}.breaks FINAL
+    GROUP BY statement_id
+) USING id
+WHERE balance_check = 'mismatch'
+   OR (closing_balance - opening_balance - booked_credits + booked_debits) != 0
+   OR proof_status IN ('break', 'incomplete')
+   OR chain_status = 'break'`
+
 func viewStatements() []string {
 	views := []struct{ name, query string }{
 		{"cash_collected_daily", `

@@ -31,9 +31,12 @@ type API struct {
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /v1/loans/{loan_id}", a.loan)
+	mux.HandleFunc("GET /v1/loans/{loan_id}/entries", a.loanEntries) // entries.go
 	mux.HandleFunc("GET /v1/accounts/{account}/balance", a.balance)
 	mux.HandleFunc("GET /v1/suspense", a.suspense)
 	mux.HandleFunc("POST /v1/suspense/{id}/assign", a.assign)
+	mux.HandleFunc("POST /v1/suspense/{id}/dismiss", a.dismiss)   // resolve.go
+	mux.HandleFunc("POST /v1/suspense/{id}/unassign", a.unassign) // resolve.go
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +128,7 @@ func (a *API) assign(w http.ResponseWriter, r *http.Request) {
 	if req.Actor == "" {
 		req.Actor = "api"
 	}
-	rt := matcher.Routed{Kind: matcher.KindAssign, Key: schemas.SuspenseKey, Transaction: recon.BankTransaction{ID: id},
+	rt := matcher.Routed{Kind: matcher.KindAssign, Key: schemas.SuspenseKey, Transaction: recon.BankTransaction{ID: id}, ItemID: id,
 		Rule: "manual", Allocations: req.Allocations, Note: req.Note, Actor: req.Actor}
 	v, _ := json.Marshal(rt)
 	now := a.Now()

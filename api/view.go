@@ -35,12 +35,13 @@ type View struct {
 	log      *slog.Logger
 	caught   chan struct{}
 	once     sync.Once
+	byLoan   map[string][]recon.Entry // journal entries touching each loan, in journal order (entries.go)
 }
 
 // NewView returns an empty view.
 func NewView(log *slog.Logger) *View {
 	return &View{book: ledger.NewBook(), loans: map[string]recon.Loan{}, posters: map[int32]*matcher.Poster{},
-		verifier: map[int32]*ledger.Verifier{}, log: log, caught: make(chan struct{})}
+		verifier: map[int32]*ledger.Verifier{}, log: log, caught: make(chan struct{}), byLoan: map[string][]recon.Entry{}}
 }
 
 // Run follows the journal and the loans topic from the start.
@@ -100,6 +101,7 @@ func (v *View) apply(r *kgo.Record) {
 			v.posters[r.Partition] = po
 		}
 		po.Restore(e)
+		v.indexByLoan(e)
 		v.entries++
 	}
 }
@@ -142,7 +144,10 @@ func (v *View) Loan(id string) (LoanSummary, bool) {
 			owed = owed.Add(in.Principal).Add(in.Interest).Add(in.Fees)
 		}
 	}
-	paid := decimal.Zero
+	// A disbursement debits principal receivable: it is lent, not unpaid
+	// repayment, so what was paid out (net of disbursements that came
+	// back) is added back.
+	paid := v.disbursed(id, l.Currency)
 	for _, acct := range []string{ledger.Principal(id), ledger.Interest(id), ledger.Fees(id)} {
 		paid = paid.Sub(v.balance(acct, l.Currency))
 	}
@@ -157,6 +162,28 @@ func (v *View) Loan(id string) (LoanSummary, bool) {
 		s.Status = "repaid"
 	}
 	return s, true
+}
+
+// disbursed is the principal paid out to the borrower of loan id:
+// disbursement entries' principal debits minus their reversals' credits.
+func (v *View) disbursed(id, currency string) decimal.Decimal {
+	sum := decimal.Zero
+	for _, e := range v.byLoan[id] {
+		if e.Kind != matcher.EntryDisbursement && e.Kind != matcher.EntryDebitReversal {
+			continue
+		}
+		for _, p := range e.Postings {
+			if p.Account != ledger.Principal(id) || p.Currency != currency {
+				continue
+			}
+			if p.Side == recon.DebitSide {
+				sum = sum.Add(p.Amount)
+			} else {
+				sum = sum.Sub(p.Amount)
+			}
+		}
+	}
+	return sum
 }
 
 func (v *View) balance(account, currency string) decimal.Decimal {
@@ -177,7 +204,11 @@ func (v *View) Balances(account string, at time.Time) []ledger.Balance {
 
 // SuspenseItem is one row of GET /v1/suspense.
 type SuspenseItem struct {
-	ID         string                `json:"id"`
+	ID string `json:"id"`
+	// Kind is "money" (parked money; amount is what is parked) or
+	// "conflict" (a review item: a sighting of a known identity with
+	// another amount; nothing was booked for it, evidence shows it).
+	Kind       string                `json:"kind"`
 	Amount     decimal.Decimal       `json:"amount"`
 	Currency   string                `json:"currency"`
 	Direction  recon.Direction       `json:"direction"`
@@ -194,7 +225,7 @@ func (v *View) ItemPartition(id string) (int32, bool) {
 	defer v.mu.RUnlock()
 	for p, po := range v.posters {
 		for _, it := range po.Items() {
-			if it.Transaction.ID == id {
+			if it.ID == id {
 				return p, true
 			}
 		}
@@ -210,7 +241,7 @@ func (v *View) Suspense(now time.Time) []SuspenseItem {
 	for _, po := range v.posters {
 		for _, it := range po.Items() {
 			t := it.Transaction
-			out = append(out, SuspenseItem{ID: t.ID, Amount: t.Amount, Currency: t.Currency, Direction: t.Direction, Reason: it.Reason,
+			out = append(out, SuspenseItem{ID: it.ID, Kind: it.Kind, Amount: it.Amount, Currency: t.Currency, Direction: t.Direction, Reason: it.Reason,
 				LoanID: it.LoanID, Since: it.Since, AgeSeconds: int64(now.Sub(it.Since).Seconds()), Evidence: t})
 		}
 	}

@@ -8,56 +8,462 @@
 package matcher
 
 import (
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"math"
 	"strings"
+	"unsafe"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/reconhq/recon"
 )
 
+// Limits of the loans table: a loan outside them is refused by Put.
+const (
+	MaxLoanIDBytes   = 128
+	MaxRefBytes      = 140 // virtual IBAN, mandate id, disbursement end-to-end id
+	MaxInstalments   = 2000
+	maxArenaBytes    = math.MaxUint32 - 1
+	arenaCompactFrom = 1 << 20
+)
+
 // Loans is the global table of loans every matcher instance holds, read
-// from the compacted loans topic.
+// from the compacted loans topic. It keeps only what matching needs, packed
+// for a million loans: one byte arena holds each loan's id, normalized
+// virtual IBAN, mandate id, disbursement end-to-end id, currency, principal
+// and its schedule — instalments sorted by due date, the amounts of each
+// part in minor units, delta-coded as varints (regular schedules cost a few
+// bytes per instalment; due dates are not kept: only their order matters
+// to the waterfall). Four open-addressing indexes of arena offsets find a
+// loan by id, virtual IBAN, mandate and disbursement end-to-end id.
 type Loans struct {
-	byID      map[string]recon.Loan
-	byVIBAN   map[string]string
-	byMandate map[string]string
+	arena   []byte
+	garbage int // bytes of replaced and deleted records
+	n       int
+	seed    maphash.Seed
+	idx     [nKeys]index
 }
+
+// The keys a loan is found by, in record order.
+const (
+	keyID = iota
+	keyVIBAN
+	keyMandate
+	keyDisb
+	nKeys
+)
 
 // NewLoans returns an empty table.
 func NewLoans() *Loans {
-	return &Loans{byID: map[string]recon.Loan{}, byVIBAN: map[string]string{}, byMandate: map[string]string{}}
+	return &Loans{arena: []byte{0, 0}, seed: maphash.MakeSeed()} // offsets 0 and 1 mark empty and deleted slots
 }
 
-// Put adds or replaces a loan.
-func (l *Loans) Put(loan recon.Loan) {
-	if old, ok := l.byID[loan.LoanID]; ok {
-		delete(l.byVIBAN, normIBAN(old.VirtualIBAN))
-		delete(l.byMandate, old.MandateID)
+// Put adds or replaces a loan. It refuses a loan the table cannot hold
+// exactly: an id or reference over its limit, a currency that is not three
+// letters, amounts negative or with more fraction digits than the
+// currency has.
+func (l *Loans) Put(loan recon.Loan) error {
+	rec, err := encodeLoan(loan)
+	if err != nil {
+		return fmt.Errorf("loan %q: %w", loan.LoanID, err)
 	}
-	loan.Borrower = nil // personal data is not needed to match
-	l.byID[loan.LoanID] = loan
-	if v := normIBAN(loan.VirtualIBAN); v != "" {
-		l.byVIBAN[v] = loan.LoanID
+	if len(l.arena)+len(rec) > maxArenaBytes {
+		return fmt.Errorf("loan %q: the loans table is full (%d bytes)", loan.LoanID, len(l.arena))
 	}
-	if loan.MandateID != "" {
-		l.byMandate[loan.MandateID] = loan.LoanID
+	l.Delete(loan.LoanID)
+	off := uint32(len(l.arena))
+	l.arena = append(l.arena, rec...)
+	l.n++
+	for k := range nKeys {
+		if key := l.key(off, k); key != "" {
+			l.set(k, key, off)
+		}
 	}
+	return nil
 }
 
 // Delete removes a loan (a tombstone on the compacted topic).
 func (l *Loans) Delete(id string) {
-	if old, ok := l.byID[id]; ok {
-		delete(l.byVIBAN, normIBAN(old.VirtualIBAN))
-		delete(l.byMandate, old.MandateID)
-		delete(l.byID, id)
+	off, ok := l.find(keyID, id)
+	if !ok {
+		return
+	}
+	for k := range nKeys {
+		if key := l.key(off, k); key != "" {
+			l.del(k, key, off)
+		}
+	}
+	l.n--
+	l.garbage += l.recordLen(off)
+	if l.garbage > arenaCompactFrom && l.garbage > len(l.arena)/2 {
+		l.compact()
 	}
 }
 
-// Get returns a loan by id.
+// Get returns a loan by id: what the table keeps of it (no borrower, no
+// due dates; the schedule in due order).
 func (l *Loans) Get(id string) (recon.Loan, bool) {
-	loan, ok := l.byID[id]
-	return loan, ok
+	off, ok := l.find(keyID, id)
+	if !ok {
+		return recon.Loan{}, false
+	}
+	v := l.view(off)
+	scale := -exponent(v.currency)
+	loan := recon.Loan{LoanID: strings.Clone(v.id), VirtualIBAN: strings.Clone(v.viban), Currency: v.currency,
+		Principal: decimal.New(v.principal, scale), MandateID: strings.Clone(v.mandate), DisbursementEndToEndID: strings.Clone(v.disb)}
+	it := v.instalments()
+	for !it.only && it.next() {
+		loan.Schedule = append(loan.Schedule, recon.Instalment{Fees: decimal.New(it.part[partFees], scale),
+			Interest: decimal.New(it.part[partInterest], scale), Principal: decimal.New(it.part[partPrincipal], scale)})
+	}
+	return loan, true
 }
 
 // Len is the number of loans.
-func (l *Loans) Len() int { return len(l.byID) }
+func (l *Loans) Len() int { return l.n }
 
-func normIBAN(s string) string { return strings.ToUpper(strings.ReplaceAll(s, " ", "")) }
+func normIBAN(s string) string {
+	if strings.IndexByte(s, ' ') < 0 && strings.ToUpper(s) == s { // ToUpper returns s itself when nothing changes
+		return s
+	}
+	return strings.ToUpper(strings.ReplaceAll(s, " ", ""))
+}
+
+// --- the record -------------------------------------------------------------
+
+// A record is: uvarint length + bytes of id, normalized virtual IBAN,
+// mandate id, disbursement end-to-end id; 3 bytes currency; varint
+// principal; uvarint instalment count; per instalment three varints, the
+// change of fees, interest and principal from the previous instalment.
+func encodeLoan(loan recon.Loan) ([]byte, error) {
+	switch {
+	case loan.LoanID == "" || len(loan.LoanID) > MaxLoanIDBytes:
+		return nil, fmt.Errorf("loan id must have 1 to %d bytes", MaxLoanIDBytes)
+	case len(loan.VirtualIBAN) > MaxRefBytes || len(loan.MandateID) > MaxRefBytes || len(loan.DisbursementEndToEndID) > MaxRefBytes:
+		return nil, fmt.Errorf("a reference is longer than %d bytes", MaxRefBytes)
+	case len(loan.Currency) != 3:
+		return nil, fmt.Errorf("currency %q is not an ISO 4217 code", loan.Currency)
+	case len(loan.Schedule) > MaxInstalments:
+		return nil, fmt.Errorf("%d instalments, the limit is %d", len(loan.Schedule), MaxInstalments)
+	}
+	b := make([]byte, 0, 64+4*len(loan.Schedule))
+	for _, s := range []string{loan.LoanID, normIBAN(loan.VirtualIBAN), loan.MandateID, loan.DisbursementEndToEndID} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = append(b, loan.Currency...)
+	principal, err := toMinor(loan.Principal, loan.Currency)
+	if err != nil || principal < 0 {
+		return nil, fmt.Errorf("principal %s: %v", loan.Principal, orNegative(err))
+	}
+	b = binary.AppendVarint(b, principal)
+	sched := sortedSchedule(loan.Schedule)
+	b = binary.AppendUvarint(b, uint64(len(sched)))
+	var prev [3]int64
+	for i, in := range sched {
+		for p, a := range [3]decimal.Decimal{in.Fees, in.Interest, in.Principal} {
+			v, err := toMinor(a, loan.Currency)
+			if err != nil || v < 0 {
+				return nil, fmt.Errorf("instalment %d (%s): %s: %v", i, in.DueDate, partNames[p], orNegative(err))
+			}
+			if v > maxMinor/int64(MaxInstalments) {
+				return nil, fmt.Errorf("instalment %d (%s): %s %s is too large", i, in.DueDate, partNames[p], a)
+			}
+			b = binary.AppendVarint(b, v-prev[p])
+			prev[p] = v
+		}
+	}
+	return b, nil
+}
+
+func orNegative(err error) error {
+	if err == nil {
+		return fmt.Errorf("negative")
+	}
+	return err
+}
+
+// sortedSchedule orders instalments by due date, stable (insertion sort:
+// schedules are short and usually sorted already).
+func sortedSchedule(s []recon.Instalment) []recon.Instalment {
+	out := append([]recon.Instalment(nil), s...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].DueDate < out[j-1].DueDate; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// loanView reads a record in place; its strings share the arena.
+type loanView struct {
+	id, viban, mandate, disb, currency string
+	principal                          int64
+	sched                              []byte // count, then the deltas
+	schedAt                            int    // arena offset of sched
+}
+
+func (l *Loans) str(off int) (string, int) {
+	n, k := binary.Uvarint(l.arena[off:])
+	off += k
+	return unsafe.String(unsafe.SliceData(l.arena[off:]), int(n)), off + int(n)
+}
+
+// key returns one of the record's keys (read-only, shares the arena).
+func (l *Loans) key(off uint32, k int) string {
+	o := int(off)
+	var s string
+	for range k + 1 {
+		s, o = l.str(o)
+	}
+	return s
+}
+
+func (l *Loans) view(off uint32) loanView {
+	var v loanView
+	o := int(off)
+	v.id, o = l.str(o)
+	v.viban, o = l.str(o)
+	v.mandate, o = l.str(o)
+	v.disb, o = l.str(o)
+	v.currency = unsafe.String(unsafe.SliceData(l.arena[o:]), 3)
+	o += 3
+	p, k := binary.Varint(l.arena[o:])
+	v.principal = p
+	v.schedAt = o + k
+	v.sched = l.arena[v.schedAt:]
+	return v
+}
+
+func (l *Loans) recordLen(off uint32) int {
+	v := l.view(off)
+	it := v.instalments()
+	for it.next() {
+	}
+	return v.schedAt + it.pos - int(off)
+}
+
+// instalments iterates a record's schedule without allocating. A loan
+// without a schedule owes its principal as one instalment.
+type instalments struct {
+	b    []byte
+	pos  int
+	left int
+	part [3]int64 // fees, interest, principal of the current instalment
+	only bool     // the principal-only instalment of a loan without schedule
+	prin int64
+}
+
+func (v loanView) instalments() instalments {
+	n, k := binary.Uvarint(v.sched)
+	it := instalments{b: v.sched, pos: k, left: int(n)}
+	if n == 0 {
+		it.only, it.prin, it.left = true, v.principal, 1
+	}
+	return it
+}
+
+func (it *instalments) next() bool {
+	if it.left == 0 {
+		return false
+	}
+	it.left--
+	if it.only {
+		it.part = [3]int64{0, 0, it.prin}
+		return true
+	}
+	for p := range 3 {
+		d, k := binary.Varint(it.b[it.pos:])
+		it.pos += k
+		it.part[p] += d
+	}
+	return true
+}
+
+// --- the indexes ------------------------------------------------------------
+
+// index is an open-addressing hash table of arena offsets with linear
+// probing; 0 is an empty slot, 1 a deleted one.
+type index struct {
+	slots      []uint32
+	used, tomb int
+}
+
+const (
+	slotEmpty   = 0
+	slotDeleted = 1
+)
+
+func (l *Loans) find(k int, key string) (uint32, bool) {
+	x := &l.idx[k]
+	if len(x.slots) == 0 || key == "" {
+		return 0, false
+	}
+	mask := uint64(len(x.slots) - 1)
+	for i := maphash.String(l.seed, key) & mask; ; i = (i + 1) & mask {
+		switch s := x.slots[i]; s {
+		case slotEmpty:
+			return 0, false
+		case slotDeleted:
+		default:
+			if l.key(s, k) == key {
+				return s, true
+			}
+		}
+	}
+}
+
+// set maps key to off, replacing what it mapped to.
+func (l *Loans) set(k int, key string, off uint32) {
+	x := &l.idx[k]
+	if (x.used+x.tomb+1)*4 > len(x.slots)*3 {
+		l.rehash(k, max(16, 2*x.used+2))
+	}
+	mask := uint64(len(x.slots) - 1)
+	free := -1
+	for i := maphash.String(l.seed, key) & mask; ; i = (i + 1) & mask {
+		switch s := x.slots[i]; s {
+		case slotEmpty:
+			if free < 0 {
+				free = int(i)
+			} else {
+				x.tomb--
+			}
+			x.slots[free] = off
+			x.used++
+			return
+		case slotDeleted:
+			if free < 0 {
+				free = int(i)
+			}
+		default:
+			if l.key(s, k) == key {
+				x.slots[i] = off
+				return
+			}
+		}
+	}
+}
+
+// del removes key when it maps to off (another loan may have taken it).
+func (l *Loans) del(k int, key string, off uint32) {
+	if s, ok := l.find(k, key); !ok || s != off {
+		return
+	}
+	x := &l.idx[k]
+	mask := uint64(len(x.slots) - 1)
+	for i := maphash.String(l.seed, key) & mask; ; i = (i + 1) & mask {
+		if x.slots[i] == off {
+			x.slots[i] = slotDeleted
+			x.used--
+			x.tomb++
+			return
+		}
+	}
+}
+
+// rehash rebuilds index k with room for n keys.
+func (l *Loans) rehash(k, n int) {
+	size := 16
+	for size*3 < n*4 {
+		size *= 2
+	}
+	old := l.idx[k].slots
+	l.idx[k] = index{slots: make([]uint32, size)}
+	for _, s := range old {
+		if s > slotDeleted {
+			l.set(k, l.key(s, k), s)
+		}
+	}
+}
+
+// compact copies the live records into a new arena.
+func (l *Loans) compact() {
+	old := l
+	fresh := &Loans{arena: make([]byte, 2, len(l.arena)-l.garbage+2), seed: l.seed}
+	for _, s := range old.idx[keyID].slots {
+		if s > slotDeleted {
+			rec := old.arena[s : int(s)+old.recordLen(s)]
+			off := uint32(len(fresh.arena))
+			fresh.arena = append(fresh.arena, rec...)
+			fresh.n++
+			for k := range nKeys {
+				// a key another loan took over stays with that loan
+				if key := fresh.key(off, k); key != "" {
+					if cur, ok := old.find(k, key); ok && cur == s {
+						fresh.set(k, key, off)
+					}
+				}
+			}
+		}
+	}
+	*l = *fresh
+}
+
+// --- money in minor units ---------------------------------------------------
+
+// maxMinor bounds every amount in hot state, so sums of a loan's amounts
+// never overflow int64.
+const maxMinor = int64(1) << 53
+
+// exponent is the number of fraction digits of a currency (ISO 4217);
+// two unless listed.
+func exponent(currency string) int32 {
+	switch currency {
+	case "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF":
+		return 0
+	case "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND":
+		return 3
+	case "CLF", "UYW":
+		return 4
+	}
+	return 2
+}
+
+var pow10 = [...]int64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000, 10000000000,
+	100000000000, 1000000000000, 10000000000000, 100000000000000, 1000000000000000, 10000000000000000,
+	100000000000000000, 1000000000000000000}
+
+// errPrecision is an amount with more fraction digits than its currency.
+type errPrecision struct {
+	amount   decimal.Decimal
+	currency string
+}
+
+func (e errPrecision) Error() string {
+	return fmt.Sprintf("amount %s has more fraction digits than %s allows (%d)", e.amount, e.currency, exponent(e.currency))
+}
+
+// toMinor converts an exact amount to minor units of its currency. It
+// refuses an amount with more fraction digits than the currency has (no
+// rounding, ever) and one whose magnitude exceeds maxMinor.
+func toMinor(d decimal.Decimal, currency string) (int64, error) {
+	scale := exponent(currency)
+	if d.NumDigits() > 18 {
+		return 0, fmt.Errorf("amount %s is too large", d)
+	}
+	c, exp := d.CoefficientInt64(), d.Exponent()
+	switch shift := exp + scale; {
+	case shift >= 0:
+		if shift > 18 || c != 0 && (c > maxMinor/pow10[shift] || c < -maxMinor/pow10[shift]) {
+			return 0, fmt.Errorf("amount %s is too large", d)
+		}
+		c *= pow10[shift]
+	default:
+		if -shift > 18 || c%pow10[-shift] != 0 {
+			return 0, errPrecision{d, currency}
+		}
+		c /= pow10[-shift]
+	}
+	if c > maxMinor || c < -maxMinor {
+		return 0, fmt.Errorf("amount %s is too large", d)
+	}
+	return c, nil
+}
+
+// fromMinor is the exact decimal of v minor units.
+func fromMinor(v int64, currency string) decimal.Decimal {
+	return decimal.New(v, -exponent(currency))
+}

@@ -1,7 +1,8 @@
 package matcher
 
 import (
-	"regexp"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -14,6 +15,17 @@ const (
 	KindMatch   = "match"   // a new booked transaction, to its loan or to suspense
 	KindRematch = "rematch" // money released from suspense to a loan
 	KindAssign  = "assign"  // a person assigns a suspense item
+	// KindConflict is a sighting whose identity was seen with another
+	// amount, currency or direction: no money moves (the money was booked
+	// once), a review item is parked for a person.
+	KindConflict = "conflict"
+	// KindDismiss closes a review item (a person checked the conflict).
+	KindDismiss = "dismiss"
+	// KindUnassign asks the loan's partition to take back what an
+	// assignment booked; it answers with KindRepark to suspense.
+	KindUnassign = "unassign"
+	// KindRepark puts money taken back from a loan into suspense again.
+	KindRepark = "repark"
 )
 
 // Routed is the Router's output, re-keyed by loan ("suspense" when none).
@@ -31,6 +43,12 @@ type Routed struct {
 	Note        string           `json:"note,omitempty"`
 	Actor       string           `json:"actor,omitempty"`
 	Allocations []Allocation     `json:"allocations,omitempty"`
+	// ItemID names the suspense item for assign, dismiss and unassign
+	// when it is not the transaction id (review items).
+	ItemID string `json:"item_id,omitempty"`
+	// Round counts the assignments of one suspense item (0 for the
+	// first), so entries of a re-assignment get ids of their own.
+	Round int `json:"round,omitempty"`
 }
 
 // Allocation is one share of a suspense item assigned to a loan.
@@ -50,9 +68,14 @@ type Seen struct {
 // Router deduplicates bank transactions by identity key and runs the
 // matching cascade. It owns the identity keys of its input partitions.
 type Router struct {
-	loans     *Loans
-	seen      map[string]Seen
+	loans *Loans
+	seen  map[string]Seen
+	// Threshold is the confidence below which a match is parked.
 	Threshold decimal.Decimal
+	// OwnAccounts are the lender's own IBANs (normalized: upper case, no
+	// spaces): a transfer whose counterparty is one of them moves money
+	// between the lender's accounts and books to transit:own-accounts.
+	OwnAccounts map[string]bool
 }
 
 // NewRouter returns a Router over the shared loans table.
@@ -67,8 +90,9 @@ func (r *Router) Remember(id string, s Seen) { r.seen[id] = s }
 func (r *Router) Forget() { r.seen = map[string]Seen{} }
 
 // Route decides one sighting. It returns the decision for this sighting
-// and, when money must be booked, the routed record and the identity to
-// remember (both nil otherwise).
+// and, when the Poster must act, the routed record; seen is the identity
+// to remember when money must be booked (nil for a conflict, which books
+// none).
 func (r *Router) Route(t recon.BankTransaction) (recon.Decision, *Routed, *Seen) {
 	d := recon.Decision{TransactionID: t.ID, Amount: t.Amount, Currency: t.Currency, Direction: t.Direction, BookingDate: t.BookingDate}
 	if t.Status != "" && t.Status != recon.Booked {
@@ -80,70 +104,163 @@ func (r *Router) Route(t recon.BankTransaction) (recon.Decision, *Routed, *Seen)
 			d.Outcome, d.Rule, d.Reason = recon.Duplicate, "identity", "already booked under this identity"
 			return d, nil, nil
 		}
-		d.Outcome, d.Rule = recon.Suspense, "identity-conflict"
+		d.Rule, d.Confidence = "identity-conflict", decimal.Zero
 		d.Reason = "same identity seen before as " + prev.Direction.String() + " " + prev.Amount.String() + " " + prev.Currency + "; this sighting is not posted"
-		return d, nil, nil
+		item := t
+		item.CounterpartyName, item.CounterpartyIBAN = "", ""
+		return d, &Routed{Kind: KindConflict, Key: suspenseKey, Transaction: item, Rule: d.Rule, Reason: d.Reason,
+			ItemID: ConflictID(t)}, nil
 	}
-	s := &Seen{Amount: t.Amount, Currency: t.Currency, Direction: t.Direction}
 	rt := r.cascade(t)
 	d.Rule, d.Confidence, d.Evidence, d.LoanID = rt.Rule, rt.Confidence, rt.Evidence, rt.LoanID
-	return d, rt, s
+	return d, rt, &Seen{Amount: t.Amount, Currency: t.Currency, Direction: t.Direction}
 }
 
-// The cascade, in order of confidence. Each rule names its evidence.
-var loanRefRE = regexp.MustCompile(`(?i)\b(?:loan|pret|prêt|ref)[\s:#-]*([A-Z0-9][A-Z0-9-]{2,40})\b`)
+// ConflictID names the review item of a conflicting sighting: the same
+// conflicting sighting seen twice is one item.
+func ConflictID(t recon.BankTransaction) string {
+	sum := sha256.Sum256([]byte(t.ID + "\x00" + t.Amount.String() + "\x00" + t.Currency + "\x00" + string(t.Direction)))
+	return "cf_" + hex.EncodeToString(sum[:10])
+}
 
+// Confidences of the cascade's rules.
+var (
+	conf1    = decimal.New(100, -2)
+	conf095  = decimal.New(95, -2)
+	conf09   = decimal.New(90, -2)
+	conf08   = decimal.New(80, -2)
+	confNone = decimal.Zero
+)
+
+// The cascade, in order of confidence. Each rule names its evidence.
 func (r *Router) cascade(t recon.BankTransaction) *Routed {
 	rt := &Routed{Kind: KindMatch, Transaction: t}
-	match := func(loanID, rule, evidence, conf string) *Routed {
-		rt.LoanID, rt.Key, rt.Rule, rt.Evidence, rt.Confidence = loanID, loanID, rule, evidence, decimal.RequireFromString(conf)
-		if rt.Confidence.LessThan(r.Threshold) {
+	match := func(loanID, rule, evidence string, conf decimal.Decimal) *Routed {
+		rt.LoanID, rt.Key, rt.Rule, rt.Evidence, rt.Confidence = loanID, loanID, rule, evidence, conf
+		if conf.LessThan(r.Threshold) {
 			rt.LoanID, rt.Key, rt.Reason = "", suspenseKey, "confidence below threshold"
 		}
 		return rt
 	}
-	if t.IsCharge || t.Direction == recon.Debit && strings.HasSuffix(t.BankTxCode, "/CHRG") {
-		rt.Key, rt.Rule, rt.Evidence, rt.Confidence = suspenseKey, "bank-charge", "charge record", decimal.NewFromInt(1)
+	park := func(rule, reason string, conf decimal.Decimal) *Routed {
+		rt.Key, rt.Rule, rt.Reason, rt.Confidence = suspenseKey, rule, reason, conf
 		return rt
+	}
+	if IsCharge(t) {
+		rt.Evidence = "charge record"
+		return park("bank-charge", "", conf1)
 	}
 	if t.Remainder {
-		rt.Key, rt.Rule, rt.Reason, rt.Confidence = suspenseKey, "remainder", "entry details do not add up to the booked amount", decimal.Zero
-		return rt
+		return park("remainder", "entry details do not add up to the booked amount", confNone)
 	}
-	if id, ok := r.loans.byVIBAN[normIBAN(t.VirtualIBAN)]; ok && t.VirtualIBAN != "" {
-		return match(id, "virtual_iban", "virtual IBAN "+t.VirtualIBAN, "1")
+	if cp := t.CounterpartyIBAN; cp != "" && len(r.OwnAccounts) > 0 && r.OwnAccounts[normIBAN(cp)] {
+		rt.Evidence = "counterparty is the lender's own account"
+		return park("own-account", "", conf1)
 	}
-	if id, ok := r.loans.byMandate[t.MandateID]; ok && t.MandateID != "" {
-		return match(id, "mandate_id", "mandate "+t.MandateID, "0.95")
+	if t.Direction == recon.Debit && t.EndToEndID != "" && !t.Reversal && t.ReturnReason == "" {
+		if off, ok := r.loans.find(keyDisb, t.EndToEndID); ok {
+			return match(r.loans.key(off, keyID), "disbursement", "disbursement end-to-end id "+t.EndToEndID, conf1)
+		}
+	}
+	if t.VirtualIBAN != "" {
+		if off, ok := r.loans.find(keyVIBAN, normIBAN(t.VirtualIBAN)); ok {
+			return match(r.loans.key(off, keyID), "virtual_iban", "virtual IBAN "+t.VirtualIBAN, conf1)
+		}
+	}
+	if t.MandateID != "" {
+		if off, ok := r.loans.find(keyMandate, t.MandateID); ok {
+			return match(r.loans.key(off, keyID), "mandate_id", "mandate "+t.MandateID, conf095)
+		}
 	}
 	if ref := t.CreditorReference; ref != "" {
 		if id, ok := r.loanIn(ref); ok {
-			return match(id, "creditor_reference", "creditor reference "+ref, "0.9")
+			return match(id, "creditor_reference", "creditor reference "+ref, conf09)
 		}
 	}
-	for _, m := range loanRefRE.FindAllStringSubmatch(t.RemittanceInfo, 4) {
-		if _, ok := r.loans.byID[m[1]]; ok {
-			return match(m[1], "remittance_text", "remittance mentions "+m[1], "0.8")
+	if t.RemittanceInfo != "" {
+		switch ids := r.loansMentioned(t.RemittanceInfo); len(ids) {
+		case 0:
+		case 1:
+			return match(ids[0], "remittance_text", "remittance mentions "+ids[0], conf08)
+		default:
+			return park("remittance_text", "several loans mentioned ("+strings.Join(ids, ", ")+")", confNone)
 		}
 	}
-	rt.Key, rt.Rule, rt.Confidence = suspenseKey, "none", decimal.Zero
-	rt.Reason = "no rule matched a known loan"
+	reason := "no rule matched a known loan"
 	if t.VirtualIBAN != "" {
-		rt.Reason = "virtual IBAN not (yet) assigned to a loan; re-matched when the loan arrives"
+		reason = "virtual IBAN not (yet) assigned to a loan; re-matched when the loan arrives"
 	}
-	return rt
+	return park("none", reason, confNone)
+}
+
+// IsCharge reports whether t is a bank fee or charge: a charge record, or
+// a bank transaction code whose family or sub-family is CHRG
+// (e.g. ACMT/MDOP/CHRG, PMNT/CHRG/...).
+func IsCharge(t recon.BankTransaction) bool {
+	if t.IsCharge {
+		return true
+	}
+	for code := t.BankTxCode; code != ""; {
+		part, rest, _ := strings.Cut(code, "/")
+		if strings.EqualFold(part, "CHRG") {
+			return true
+		}
+		code = rest
+	}
+	return false
 }
 
 // loanIn finds a loan id inside a structured creditor reference (RFxx<id>).
 func (r *Router) loanIn(ref string) (string, bool) {
 	ref = strings.ToUpper(strings.ReplaceAll(ref, " ", ""))
 	if len(ref) > 4 && strings.HasPrefix(ref, "RF") {
-		if _, ok := r.loans.byID[ref[4:]]; ok {
+		if _, ok := r.loans.find(keyID, ref[4:]); ok {
 			return ref[4:], true
 		}
 	}
-	_, ok := r.loans.byID[ref]
+	_, ok := r.loans.find(keyID, ref)
 	return ref, ok
+}
+
+// maxMentions bounds the tokens of a remittance text looked up.
+const maxMentions = 64
+
+// loansMentioned lists the distinct known loan ids that appear as tokens
+// of a remittance text ("loan number L-123", "ref. pret L-123"), wherever
+// they stand. Tokens are split on anything but letters, digits, '-', '_'
+// and '/'; trailing punctuation is dropped.
+func (r *Router) loansMentioned(text string) []string {
+	var ids []string
+	n := 0
+	for tok := range strings.FieldsFuncSeq(text, func(c rune) bool {
+		return !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '/')
+	}) {
+		if n++; n > maxMentions {
+			break
+		}
+		tok = strings.Trim(tok, "-_/")
+		if len(tok) < 2 || len(tok) > MaxLoanIDBytes {
+			continue
+		}
+		off, ok := r.loans.find(keyID, tok)
+		if !ok {
+			if up := strings.ToUpper(tok); up != tok {
+				off, ok = r.loans.find(keyID, up)
+			}
+		}
+		if !ok {
+			continue
+		}
+		id := r.loans.key(off, keyID)
+		dup := false
+		for _, x := range ids {
+			dup = dup || x == id
+		}
+		if !dup {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 const suspenseKey = "suspense"

@@ -30,6 +30,15 @@ const (
 	TopicLedgerEntries = "recon.ledger-entries.v1"
 	// TopicAlerts carries alert edges (firing, resolved), keyed by alert id.
 	TopicAlerts = "recon.alerts.v1"
+	// TopicExpected carries expected payments (SEPA collections and
+	// disbursements recon instructed) and every change of their status,
+	// keyed by end-to-end id; compacted, so it is also the table of their
+	// latest state.
+	TopicExpected = "recon.expected.v1"
+	// TopicReconciliation carries statement proofs (recon.Break: a camt.053
+	// closing balance against the ledger, and statement chaining), keyed by
+	// account IBAN.
+	TopicReconciliation = "recon.reconciliation.v1"
 	// TopicDeadLetters keeps refused input with its raw bytes and reason,
 	// keyed by the source's id for the input.
 	TopicDeadLetters = "recon.dead-letters.v1"
@@ -55,6 +64,8 @@ var Topics = []Topic{
 	{Name: TopicLedgerEntries, RetainForever: true},
 	{Name: TopicAlerts, RetainForever: true},
 	{Name: TopicDeadLetters, RetainForever: true},
+	{Name: TopicExpected, Compacted: true, RetainForever: true},
+	{Name: TopicReconciliation, RetainForever: true},
 }
 
 // CloudEvents Kafka binding (binary content mode) header names.
@@ -81,6 +92,8 @@ const (
 	TypeEntry           = "dev.recon.ledger-entry.v1"
 	TypeAlert           = "dev.recon.alert.v1"
 	TypeDeadLetter      = "dev.recon.dead-letter.v1"
+	TypeBreak           = "dev.recon.reconciliation-break.v1"
+	TypeExpected        = "dev.recon.expected-payment.v1"
 )
 
 // SuspenseKey is the journal key of entries that belong to no loan.

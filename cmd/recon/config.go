@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/reconhq/recon/auth"
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/ingest"
 )
@@ -18,6 +19,7 @@ type settings struct {
 	brokers    string
 	kafkaPort  int
 	partitions int
+	replicas   int // replication factor of created topics (deploy: 3 on a three-broker cluster)
 	httpAddr   string
 	dataDir    string
 	clickhouse string
@@ -47,6 +49,7 @@ func newFlags(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.brokers, "brokers", env("RECON_KAFKA_BROKERS", ""), "Kafka bootstrap brokers, comma-separated (env RECON_KAFKA_BROKERS); empty starts an embedded broker (run only)")
 	fs.IntVar(&s.kafkaPort, "kafka-port", envInt("RECON_EMBEDDED_KAFKA_PORT", 9092), "port of the embedded Kafka-protocol broker on 127.0.0.1")
 	fs.IntVar(&s.partitions, "partitions", envInt("RECON_PARTITIONS", 3), "partitions of every recon topic (created at start; must match existing topics)")
+	fs.IntVar(&s.replicas, "replication-factor", envInt("RECON_REPLICATION_FACTOR", 1), "replication factor of the topics recon creates (env RECON_REPLICATION_FACTOR; 3 on a production cluster)")
 	fs.StringVar(&s.httpAddr, "http", env("RECON_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (API, /healthz, /metrics)")
 	fs.StringVar(&s.dataDir, "data-dir", env("RECON_DATA_DIR", "./data"), "where recon keeps its state (embedded broker log, alert delivery state)")
 	fs.StringVar(&s.clickhouse, "clickhouse", env("RECON_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port (env RECON_CLICKHOUSE_ADDR); empty: no analytics sink")
@@ -77,6 +80,18 @@ func (s settings) webhooks() ingest.WebhookConfig {
 	}
 }
 
+// ---- API access control (package auth) ----
+
+// apiTokens reads the HTTP API's tokens, "name:scope1+scope2:secret,...",
+// from RECON_API_TOKENS and/or the file RECON_API_TOKENS_FILE (a mounted
+// secret): environment only, never flags (ps would show them). None: access
+// control is off.
+func (s settings) apiTokens() (*auth.Tokens, error) {
+	return auth.Load(os.Getenv("RECON_API_TOKENS"), os.Getenv("RECON_API_TOKENS_FILE"))
+}
+
+// ---- end API access control ----
+
 func (s settings) kafka() (bus.Config, error) {
 	c := bus.DefaultConfig()
 	if s.brokers != "" {
@@ -86,6 +101,10 @@ func (s settings) kafka() (bus.Config, error) {
 		return c, errors.New("--partitions must be at least 1")
 	}
 	c.Partitions = int32(s.partitions)
+	if s.replicas < 1 || s.replicas > 16 {
+		return c, errors.New("--replication-factor must be 1..16")
+	}
+	c.ReplicationFactor = int16(s.replicas)
 	c.ClientID = "recon-" + s.instance
 	return c, c.Validate()
 }

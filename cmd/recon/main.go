@@ -25,6 +25,12 @@ Usage:
   recon inspect  FILE...          print the records of ISO 20022 files as JSON Lines, no Kafka
   recon ledger verify [flags]     check the journal's hash chains; names the first broken link
   recon migrate  [flags]          create or upgrade the ClickHouse schema
+  recon dlq list|redrive [flags]  list dead letters; re-publish them through the path they came from
+  recon bench    [flags]          seeded workload through the pipeline on real Kafka + ClickHouse; last line JSON
+  recon collect  --due-by DATE --out FILE   SEPA direct debits (pain.008) of instalments due, published as expected payments
+  recon disburse --loan ID --out FILE       transfers (pain.001, SCT Inst) paying loans out, published as expected payments
+  recon track    [flags]          follow expected payments: settled, rejected, returned, overdue
+  recon export   fec|gl|trial-balance [flags]  the FEC, the general-ledger CSV, the trial balance from the journal
   recon help     [command]        this text, or a command's flags
 
 Environment (flags win): RECON_KAFKA_BROKERS, RECON_HTTP_ADDR, RECON_DATA_DIR,
@@ -73,6 +79,18 @@ func run(ctx context.Context, args []string) int {
 		return 2
 	case "migrate":
 		return migrate(ctx, rest)
+	case "dlq":
+		return dlq(ctx, rest, os.Stdout)
+	case "bench":
+		return benchCmd(ctx, rest)
+	case "collect":
+		return collectCmd(ctx, rest)
+	case "disburse":
+		return disburseCmd(ctx, rest)
+	case "track":
+		return trackCmd(ctx, rest)
+	case "export":
+		return exportCmd(ctx, rest)
 	case "help", "-h", "--help":
 		if len(rest) > 0 {
 			return run(ctx, []string{rest[0], "-h"})

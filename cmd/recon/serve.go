@@ -18,7 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon/api"
+	"github.com/reconhq/recon/auth"
 	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/console"
 	"github.com/reconhq/recon/ingest"
 	"github.com/reconhq/recon/matcher/service"
 )
@@ -38,6 +40,15 @@ func serve(ctx context.Context, name string, args []string, want components) int
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// ---- API access control (auth/): tokens first, so a bad one stops recon before it starts anything ----
+	tokens, err := s.apiTokens()
+	if err != nil {
+		return fail("%v (RECON_API_TOKENS / RECON_API_TOKENS_FILE)", err)
+	}
+	if tokens.Enabled() && s.demo {
+		return fail("--demo posts to the API without a token: run the demo without RECON_API_TOKENS")
+	}
+	// ---- end API access control ----
 	kc, err := s.kafka()
 	if err != nil {
 		return fail("%v", err)
@@ -128,6 +139,10 @@ func serve(ctx context.Context, name string, args []string, want components) int
 		if err := startAlerts(ctx, s, kc, reg, log, producer, mux, start); err != nil {
 			return fail("%v", err)
 		}
+		// statement proofs run with alerts (their first consumer), rules file or not
+		if err := startProofs(kc, reg, log, start); err != nil {
+			return fail("statement proofs: %v", err)
+		}
 	}
 	a := &api.API{View: view, Kafka: kc, Producer: producer, Now: time.Now, Ready: func() error {
 		for _, r := range readiness {
@@ -149,12 +164,22 @@ func serve(ctx context.Context, name string, args []string, want components) int
 		})
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	registerExports(mux, kc) // GET /v1/exports/{fec,gl.csv,trial-balance} (export/)
+	// ---- console (console/) and API access control (auth/) ----
+	console.Register(mux)
+	if tokens.Enabled() {
+		log.Info("HTTP API access control on", "tokens", tokens.Names())
+	} else {
+		log.Warn("HTTP API ACCESS CONTROL IS OFF: anyone who reaches " + s.httpAddr + " may read the ledger, assign suspense items and publish loans; set RECON_API_TOKENS or RECON_API_TOKENS_FILE")
+	}
+	handler := tokens.Middleware(mux, log, auth.NewMetrics(reg))
+	// ---- end console and access control ----
 
 	ln, err := net.Listen("tcp", s.httpAddr)
 	if err != nil {
 		return fail("listen on %s: %v (set --http or RECON_HTTP_ADDR)", s.httpAddr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute}
 	start("http", func(ctx context.Context) error {
 		go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deploy/local/services.sh: the real services recon's integration tests and demos use, on
-# loopback: Apache Kafka (KRaft, one node, 127.0.0.1:19092) and ClickHouse (127.0.0.1:19000).
+# loopback: Apache Kafka (KRaft, one node, 127.0.0.1:19092) and ClickHouse (127.0.0.1:19000),
+# and Debian's chromium for the console's browser test (chromium.sh).
 #
 #   services.sh up      install what is missing, start both, wait until they answer (idempotent)
 #   services.sh down    stop both (only the processes these scripts started)
@@ -16,6 +17,7 @@ case "${1:-}" in
 up)
 	"$HERE/kafka.sh" start
 	"$HERE/clickhouse.sh" start
+	"$HERE/chromium.sh" install || echo "services.sh: chromium is missing; the console's browser test will fail" >&2
 	;;
 down)
 	"$HERE/kafka.sh" stop || true
@@ -27,13 +29,15 @@ reset)
 	rm -rf "$SERVICES_DIR/kafka" "$SERVICES_DIR/clickhouse"
 	"$HERE/kafka.sh" start
 	"$HERE/clickhouse.sh" start
+	"$HERE/chromium.sh" install || echo "services.sh: chromium is missing; the console's browser test will fail" >&2
 	;;
 env)
 	"$HERE/kafka.sh" env
 	"$HERE/clickhouse.sh" env
+	"$HERE/chromium.sh" env
 	;;
 *)
-	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

@@ -54,6 +54,7 @@ type Summary struct {
 	Transactions  int    `json:"transactions"`
 	StatusReports int    `json:"status_reports"`
 	Returns       int    `json:"returns"`
+	Expected      int    `json:"expected,omitempty"` // pain.008/pain.001 transactions
 }
 
 var kindRE = regexp.MustCompile(`^([a-z]{4}\.\d{3})\.(\d{3}\.\d{2}(?:\.[a-z]{2}\.\d{2})?)$`)
@@ -87,6 +88,8 @@ var messageElement = map[string]string{
 	"pain.002": "CstmrPmtStsRpt",
 	"pacs.002": "FIToFIPmtStsRpt",
 	"pacs.004": "PmtRtr",
+	"pain.008": "CstmrDrctDbtInitn",
+	"pain.001": "CstmrCdtTrfInitn",
 }
 
 // Read streams the records of one file to emit as it reads: recon.Statement,
@@ -255,9 +258,12 @@ func (r *reader) message(start xml.StartElement) error {
 	r.source = msg + "." + ver
 	r.sum.Message = r.source
 	want, ok := messageElement[msg]
+	if msg == "pain.001" && !pain001Readable(ver) {
+		ok = false
+	}
 	if !ok {
 		return &Error{File: r.file, Path: r.path() + "/Document", Offset: r.dec.InputOffset(),
-			Reason: fmt.Sprintf("%s is not read by this reader (camt.052/053/054, pain.002, pacs.002, pacs.004 are)", r.source), Err: ErrUnsupported}
+			Reason: fmt.Sprintf("%s is not read by this reader (camt.052/053/054, pain.002, pacs.002, pacs.004, pain.008, pain.001.001.10+ are)", r.source), Err: ErrUnsupported}
 	}
 	seen := false
 	err := r.children(start, func(se xml.StartElement) error {
@@ -270,6 +276,10 @@ func (r *reader) message(start xml.StartElement) error {
 			return r.statusReport(se)
 		case "pacs.004":
 			return r.paymentReturn(se)
+		case "pain.008":
+			return r.initiation(se, recon.Collection)
+		case "pain.001":
+			return r.initiation(se, recon.Disbursement)
 		}
 		return r.camt(se)
 	})

@@ -25,11 +25,16 @@ import (
 func (s *Service) post(ctx context.Context) error {
 	var mu sync.Mutex
 	posters := map[int32]*matcher.Poster{}
-	assigned := func(ctx context.Context, m map[string][]int32) {
+	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 		parts := m[schemas.TopicRouted]
 		fresh := map[int32]*matcher.Poster{}
 		for _, p := range parts {
 			fresh[p] = matcher.NewPoster(s.loans)
+			fresh[p].SetOwnAccounts(s.cfg.OwnAccounts)
+		}
+		if err := settle(ctx, cl, schemas.TopicLedgerEntries, parts); err != nil {
+			s.cfg.Log.Error("restore posting state from the journal", "err", err)
+			return
 		}
 		s.mu.RLock()
 		_, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {

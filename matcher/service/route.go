@@ -1,12 +1,11 @@
 package service
 
 import (
-	"time"
-
 	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -22,11 +21,16 @@ import (
 func (s *Service) route(ctx context.Context) error {
 	var mu sync.Mutex
 	routers := map[int32]*matcher.Router{}
-	assigned := func(ctx context.Context, m map[string][]int32) {
+	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 		parts := m[schemas.TopicBankTransactions]
 		fresh := map[int32]*matcher.Router{}
 		for _, p := range parts {
 			fresh[p] = matcher.NewRouter(s.loans)
+			fresh[p].OwnAccounts = s.cfg.OwnAccounts
+		}
+		if err := settle(ctx, cl, schemas.TopicDedupChangelog, parts); err != nil {
+			s.cfg.Log.Error("restore dedup state", "err", err)
+			return // partitions without a router fail the transaction below
 		}
 		_, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicDedupChangelog, parts, func(r *kgo.Record) error {
 			var seen matcher.Seen
@@ -120,9 +124,14 @@ func (s *Service) routeOne(rt *matcher.Router, r *kgo.Record, b *batch, now time
 		s.m.decisions.WithLabelValues(string(d.Outcome)).Inc()
 		return
 	}
-	rt.Remember(t.ID, *seen)
-	b.add(bus.Event{Topic: schemas.TopicDedupChangelog, Key: t.ID, Type: "dev.recon.dedup.v1", ID: t.ID, Source: "recon/matcher", Time: now, Partition: r.Partition}, seen)
-	b.add(bus.Event{Topic: schemas.TopicRouted, Key: routed.Key, Type: schemas.TypeRouted, ID: "r-" + t.ID, Source: "recon/matcher", Time: now, Partition: -1}, routed)
+	id := "r-" + t.ID
+	if seen != nil { // nil for an identity conflict: nothing to remember, a review item to park
+		rt.Remember(t.ID, *seen)
+		b.add(bus.Event{Topic: schemas.TopicDedupChangelog, Key: t.ID, Type: "dev.recon.dedup.v1", ID: t.ID, Source: "recon/matcher", Time: now, Partition: r.Partition}, seen)
+	} else {
+		id = "r-" + routed.ItemID
+	}
+	b.add(bus.Event{Topic: schemas.TopicRouted, Key: routed.Key, Type: schemas.TypeRouted, ID: id, Source: "recon/matcher", Time: now, Partition: -1}, routed)
 }
 
 // validate checks what the matcher relies on; anything else is ingest's.

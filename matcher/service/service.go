@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon"
@@ -32,6 +33,9 @@ type Config struct {
 	// MaxPollRecords bounds one transaction.
 	MaxPollRecords int
 	Log            *slog.Logger
+	// OwnAccounts are the lender's own IBANs (upper case, no spaces):
+	// transfers between them book to transit:own-accounts.
+	OwnAccounts map[string]bool
 	// Now is the clock; the stages themselves never read one.
 	Now func() time.Time
 }
@@ -78,12 +82,22 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer loansCl.Close()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	errs := make(chan error, 3)
 	go func() { errs <- s.tailLoans(ctx, loansCl) }()
 	go func() { errs <- s.forever(ctx, "route", s.route) }()
 	go func() { errs <- s.forever(ctx, "post", s.post) }()
 	close(s.ready)
+	// Run returns only once every loop has stopped: a Service restarted in
+	// the same process must not meet its previous sessions in the group.
 	err = <-errs
+	stop()
+	for range 2 {
+		if e := <-errs; err == nil {
+			err = e
+		}
+	}
 	return err
 }
 
@@ -150,7 +164,9 @@ func (s *Service) applyLoan(r *kgo.Record) error {
 	if err := json.Unmarshal(r.Value, &loan); err != nil {
 		return fmt.Errorf("%s: %w", bus.Where(r), err)
 	}
-	s.loans.Put(loan)
+	if err := s.loans.Put(loan); err != nil {
+		return fmt.Errorf("%s: %w", bus.Where(r), err)
+	}
 	s.m.loans.Set(float64(s.loans.Len()))
 	return nil
 }
@@ -177,16 +193,85 @@ func (b *batch) add(e bus.Event, v any) {
 	b.recs = append(b.recs, e.Record(b.n))
 }
 
-func (s *Service) session(group, topic string, assigned, revoked func(context.Context, map[string][]int32)) (*kgo.GroupTransactSession, error) {
+// txnTimeout is the stages' Kafka transaction timeout: a transaction left
+// open by a crashed incarnation that nobody fences is aborted after it.
+const txnTimeout = 30 * time.Second
+
+// settle makes the replay of a stage's state on assignment complete. The
+// state of partitions just assigned is rebuilt from a topic this stage
+// writes transactionally (the dedup changelog, the journal), read up to its
+// last stable offset. A transaction of a previous owner of those partitions
+// (this instance's crashed incarnation, or another instance losing them in
+// a rebalance) may still be open or committing: its records are not yet
+// below the last stable offset, while the offsets it commits will be. So
+// before replaying, settle loads the transactional producer (which fences
+// this instance's previous incarnation, aborting its open transaction or
+// waiting until its commit is complete) and then waits until no transaction
+// is open on the partitions, so the replay sees every committed record.
+// Loading the producer here also spares the consumer's stable offset fetch
+// a wait of the whole transaction timeout for the crashed incarnation's
+// pending offsets.
+func settle(ctx context.Context, cl *kgo.Client, topic string, parts []int32) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*txnTimeout)
+	defer cancel()
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		return fmt.Errorf("settle %s: load the transactional producer: %w", topic, err)
+	}
+	adm := kadm.NewClient(cl)
+	for {
+		open, err := openTransactions(ctx, adm, topic, parts)
+		if err == nil && len(open) == 0 {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("a transaction is still open on partitions %v", open)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("settle %s: %w", topic, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// openTransactions lists the partitions whose last stable offset is below
+// their high watermark.
+func openTransactions(ctx context.Context, adm *kadm.Client, topic string, parts []int32) ([]int32, error) {
+	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	var open []int32
+	for _, p := range parts {
+		lso, ok1 := stable.Lookup(topic, p)
+		hwm, ok2 := ends.Lookup(topic, p)
+		if !ok1 || !ok2 || lso.Err != nil || hwm.Err != nil {
+			return nil, fmt.Errorf("offsets of %s/%d unknown", topic, p)
+		}
+		if lso.Offset < hwm.Offset {
+			open = append(open, p)
+		}
+	}
+	return open, nil
+}
+
+func (s *Service) session(group, topic string, assigned func(context.Context, *kgo.Client, map[string][]int32), revoked func(context.Context, map[string][]int32)) (*kgo.GroupTransactSession, error) {
 	opts := s.cfg.Kafka.Opts(
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topic),
 		kgo.TransactionalID(group+"-"+s.cfg.Instance),
-		kgo.TransactionTimeout(30*time.Second),
+		kgo.TransactionTimeout(txnTimeout),
 		kgo.RequireStableFetchOffsets(),
 		kgo.InstanceID(group+"-"+s.cfg.Instance),
 		kgo.SessionTimeout(10*time.Second),
-		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { assigned(ctx, m) }),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) { assigned(ctx, cl, m) }),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { revoked(ctx, m) }),
 		kgo.OnPartitionsLost(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) { revoked(ctx, m) }),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

@@ -1,0 +1,815 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/analytics"
+	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/ledger"
+	"github.com/reconhq/recon/schemas"
+)
+
+// Relay topics of the baseline; the bench owns them.
+var RelayTopics = [3]string{"recon-bench.relay-in", "recon-bench.relay-mid", "recon-bench.relay-out"}
+
+// Options of one bench run.
+type Options struct {
+	Brokers    []string
+	ClickHouse string
+	Loans      int
+	Events     int
+	Rate       int // events per second; 0 is as fast as the client can
+	Seed       uint64
+	Partitions int32
+	// Exe is the recon binary that runs the components ("recon bench
+	// component NAME").
+	Exe string
+	// WorkDir receives the components' logs and the CPU profile.
+	WorkDir        string
+	MatcherProfile string // CPU profile of the matcher, "" for none
+	MaxPollRecords int    // matcher and relay, 0 for the matcher's default
+	Timeout        time.Duration
+	NoBaseline     bool
+	Progress       io.Writer
+}
+
+// Report is the bench's result, printed as one JSON line.
+type Report struct {
+	Run                    string             `json:"run"`
+	Loans                  int                `json:"loans"`
+	Events                 int                `json:"events"`
+	Rate                   int                `json:"rate"`
+	Seed                   uint64             `json:"seed"`
+	Partitions             int32              `json:"partitions"`
+	EventsPerSec           float64            `json:"events_per_sec"`
+	BaselineEventsPerSec   float64            `json:"baseline_events_per_sec"`
+	Ratio                  float64            `json:"ratio"`
+	P50Ms                  float64            `json:"p50_ms"`
+	P99Ms                  float64            `json:"p99_ms"`
+	BaselineP99Ms          float64            `json:"baseline_p99_ms"`
+	ClickHouseVisibleP50Ms float64            `json:"clickhouse_visible_p50_ms"`
+	ClickHouseVisibleP99Ms float64            `json:"clickhouse_visible_p99_ms"`
+	AlertP99Ms             float64            `json:"alert_p99_ms"`
+	Alerts                 int                `json:"alerts"`
+	PeakRSSMiB             map[string]float64 `json:"peak_rss_mib"`
+	MatcherLoans           int64              `json:"matcher_loans"`
+	MatcherMiBPerMLoans    float64            `json:"matcher_mib_per_million_loans"`
+	MatcherReadyMs         float64            `json:"matcher_ready_ms"`
+	Kinds                  map[string]int     `json:"kinds"`
+	Correct                bool               `json:"correct"`
+	Problems               []string           `json:"problems,omitempty"`
+	DurationS              float64            `json:"duration_s"`
+}
+
+func (o *Options) say(format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "bench: "+format+"\n", args...)
+	}
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Millisecond)*10) / 10 }
+
+// RunID returns a fresh run id: upper-case base 36 of the clock.
+func RunID(now time.Time) string {
+	return "B" + strings.ToUpper(strconv.FormatInt(now.UnixMilli()%(36*36*36*36*36*36*36), 36))
+}
+
+// Run drives the workload through the baseline relay, then through the
+// pipeline, and reports.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	began := time.Now()
+	if o.Timeout == 0 {
+		o.Timeout = 15 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	run := RunID(began)
+	w, err := Generate(GenConfig{Seed: o.Seed, Run: run, Loans: o.Loans, Events: o.Events})
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Run: run, Loans: o.Loans, Events: o.Events, Rate: o.Rate, Seed: o.Seed, Partitions: o.Partitions,
+		PeakRSSMiB: map[string]float64{}, Kinds: w.Expect.Kinds}
+	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	kc := bus.DefaultConfig()
+	kc.Brokers, kc.Partitions, kc.ClientID = o.Brokers, o.Partitions, "recon-bench-"+run
+	if err := kc.Validate(); err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(kc.Opts(kgo.MaxBufferedRecords(100_000), kgo.ProducerBatchMaxBytes(1<<20))...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	if err := bus.EnsureTopics(ctx, cl, kc); err != nil {
+		return nil, err
+	}
+	if err := ensureRelayTopics(ctx, cl, o.Partitions); err != nil {
+		return nil, err
+	}
+	o.say("run %s: %d loans, %d events (%v), rate %d/s, %d partitions", run, o.Loans, o.Events, w.Expect.Kinds, o.Rate, o.Partitions)
+
+	if !o.NoBaseline {
+		if err := baseline(ctx, o, w, cl, rep); err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+	}
+	if err := pipeline(ctx, o, w, cl, kc, rep); err != nil {
+		return nil, err
+	}
+	if rep.BaselineEventsPerSec > 0 {
+		rep.Ratio = math.Round(rep.EventsPerSec/rep.BaselineEventsPerSec*1000) / 1000
+	}
+	rep.Correct = len(rep.Problems) == 0
+	rep.DurationS = math.Round(time.Since(began).Seconds()*10) / 10
+	self, _ := PeakRSSMiB(os.Getpid())
+	rep.PeakRSSMiB["bench"] = self
+	return rep, nil
+}
+
+func ensureRelayTopics(ctx context.Context, cl *kgo.Client, partitions int32) error {
+	adm := kadm.NewClient(cl)
+	details, err := adm.ListTopics(ctx, RelayTopics[:]...)
+	if err != nil {
+		return err
+	}
+	for _, t := range RelayTopics {
+		if d, ok := details[t]; ok && d.Err == nil && int32(len(d.Partitions)) != partitions {
+			if _, err := adm.DeleteTopics(ctx, t); err != nil {
+				return fmt.Errorf("delete %s (wrong partition count): %w", t, err)
+			}
+			time.Sleep(2 * time.Second) // deletion is asynchronous on the broker
+		}
+		for attempt := 0; ; attempt++ {
+			resp, err := adm.CreateTopic(ctx, partitions, 1, nil, t)
+			if err == nil {
+				err = resp.Err
+			}
+			if err == nil || errors.Is(err, kerr.TopicAlreadyExists) && attempt > 0 || errors.Is(err, kerr.TopicAlreadyExists) && details[t].Err == nil && int32(len(details[t].Partitions)) == partitions {
+				break
+			}
+			if attempt > 20 {
+				return fmt.Errorf("create %s: %w", t, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// endOffsets are the current end offsets of topics.
+func endOffsets(ctx context.Context, cl *kgo.Client, topics ...string) (map[string]map[int32]int64, error) {
+	var out map[string]map[int32]int64
+	var err error
+	for attempt := 0; attempt < 50; attempt++ { // a new topic takes a moment to appear
+		if out, err = listEnds(ctx, cl, topics...); err == nil {
+			return out, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil, err
+}
+
+func listEnds(ctx context.Context, cl *kgo.Client, topics ...string) (map[string]map[int32]int64, error) {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[int32]int64{}
+	var ferr error
+	for _, t := range topics {
+		if len(ends[t]) == 0 {
+			return nil, fmt.Errorf("end offsets of %s: topic not found", t)
+		}
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			ferr = fmt.Errorf("end offset of %s/%d: %w", o.Topic, o.Partition, o.Err)
+		}
+		if out[o.Topic] == nil {
+			out[o.Topic] = map[int32]int64{}
+		}
+		out[o.Topic][o.Partition] = o.Offset
+	})
+	return out, ferr
+}
+
+// follow consumes topics read-committed from start until ctx ends.
+func follow(ctx context.Context, kc bus.Config, start map[string]map[int32]int64, fn func(*kgo.Record, time.Time)) error {
+	parts := map[string]map[int32]kgo.Offset{}
+	for t, ps := range start {
+		parts[t] = map[int32]kgo.Offset{}
+		for p, o := range ps {
+			parts[t][p] = kgo.NewOffset().At(o)
+		}
+	}
+	cl, err := kgo.NewClient(kc.Opts(kgo.ConsumePartitions(parts), kgo.FetchMaxWait(50*time.Millisecond))...)
+	if err != nil {
+		return err
+	}
+	go func() {
+		defer cl.Close()
+		for {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			now := time.Now()
+			fs.EachRecord(func(r *kgo.Record) { fn(r, now) })
+		}
+	}()
+	return nil
+}
+
+// producer publishes the workload's transactions to topic at the rate
+// asked, stamping each id's first produce time.
+type producer struct {
+	cl    *kgo.Client
+	n     int32
+	topic string
+	first map[string]int // id -> index of its first event
+	sent  []atomic.Int64 // unix nanos of first produce, by event index
+	errs  atomic.Int64
+	last  atomic.Value // error
+}
+
+func newProducer(cl *kgo.Client, n int32, topic string, w *Workload) *producer {
+	p := &producer{cl: cl, n: n, topic: topic, first: make(map[string]int, len(w.Events)), sent: make([]atomic.Int64, len(w.Events))}
+	for i, e := range w.Events {
+		if _, ok := p.first[e.Txn.ID]; !ok {
+			p.first[e.Txn.ID] = i
+		}
+	}
+	return p
+}
+
+func (p *producer) record(t recon.BankTransaction, now time.Time) *kgo.Record {
+	v, err := json.Marshal(t)
+	if err != nil {
+		panic("bench: marshal: " + err.Error())
+	}
+	return bus.Event{Topic: p.topic, Key: t.ID, Type: schemas.TypeBankTransaction, ID: t.ID + "@" + t.Source, Source: "recon-bench/" + t.Source, Time: now, Value: v, Partition: -1}.Record(p.n)
+}
+
+func (p *producer) cb(_ *kgo.Record, err error) {
+	if err != nil {
+		p.errs.Add(1)
+		p.last.Store(err)
+	}
+}
+
+// produce sends every event; it returns when all are acknowledged.
+func (p *producer) produce(ctx context.Context, w *Workload, rate int) (time.Time, error) {
+	t0 := time.Now()
+	for i, e := range w.Events {
+		if rate > 0 {
+			if d := time.Until(t0.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		now := time.Now()
+		if p.first[e.Txn.ID] == i {
+			p.sent[i].Store(now.UnixNano())
+		}
+		p.cl.Produce(ctx, p.record(e.Txn, now), p.cb)
+	}
+	if err := p.cl.Flush(ctx); err != nil {
+		return t0, err
+	}
+	if n := p.errs.Load(); n > 0 {
+		return t0, fmt.Errorf("%d records not produced: %v", n, p.last.Load())
+	}
+	return t0, nil
+}
+
+// sentAt is the first produce time of id, zero when unknown.
+func (p *producer) sentAt(id string) time.Time {
+	i, ok := p.first[id]
+	if !ok {
+		return time.Time{}
+	}
+	ns := p.sent[i].Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// probe is a one-cent bank charge used to see that a path is live.
+func probe(w *Workload) recon.BankTransaction {
+	id := TxnPrefix(w.Cfg.Run) + "probe"
+	return recon.BankTransaction{Type: recon.TypeTransaction, ID: id, Source: "webhook", AccountIBAN: w.Account, Direction: recon.Debit,
+		Amount: decimal.RequireFromString("0.01"), Currency: "EUR", Status: recon.Booked, BookingDate: "2026-03-05",
+		IsCharge: true, BankTxCode: "PMNT/CCRD/CHRG", BankReference: "ASR" + w.Cfg.Run + "probe"}
+}
+
+func waitFor(ctx context.Context, limit time.Duration, what string, cond func() bool, alive ...*child) error {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		for _, c := range alive {
+			if err := c.alive(); err != nil {
+				return err
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: %s: not done after %s", what, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: %s: %w", what, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func baseline(ctx context.Context, o Options, w *Workload, cl *kgo.Client, rep *Report) error {
+	kc := bus.DefaultConfig()
+	kc.Brokers, kc.Partitions = o.Brokers, o.Partitions
+	start, err := endOffsets(ctx, cl, RelayTopics[2])
+	if err != nil {
+		return err
+	}
+	relay, err := startChild(o.Exe, o.WorkDir, ComponentRelay, ChildSpec{Brokers: o.Brokers, Partitions: o.Partitions, Run: w.Cfg.Run,
+		RelayTopics: RelayTopics, SinceMillis: time.Now().Add(-time.Second).UnixMilli(), MaxPollRecords: o.MaxPollRecords})
+	if err != nil {
+		return err
+	}
+	defer func() { rep.PeakRSSMiB["relay"] = relay.stop() }()
+	if err := relay.waitReady(ctx, 60*time.Second); err != nil {
+		return err
+	}
+	p := newProducer(cl, o.Partitions, RelayTopics[0], w)
+	pr := probe(w)
+	var mu sync.Mutex
+	var lat Latencies
+	var count int
+	var last time.Time
+	var probed bool
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	err = follow(fctx, kc, start, func(r *kgo.Record, now time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if string(r.Key) == pr.ID {
+			probed = true
+			return
+		}
+		count++
+		last = now
+		if at := p.sentAt(string(r.Key)); !at.IsZero() {
+			lat.Add(now.Sub(at))
+			p.sent[p.first[string(r.Key)]].Store(0) // the first copy only
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := cl.ProduceSync(ctx, p.record(pr, time.Now())).FirstErr(); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 60*time.Second, "baseline probe", func() bool { mu.Lock(); defer mu.Unlock(); return probed }, relay); err != nil {
+		return err
+	}
+	o.say("baseline: relaying %d events over two transactional hops", len(w.Events))
+	t0, err := p.produce(ctx, w, o.Rate)
+	if err != nil {
+		return err
+	}
+	if err := waitFor(ctx, o.Timeout, "baseline relay", func() bool { mu.Lock(); defer mu.Unlock(); return count >= len(w.Events) }, relay); err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	rep.BaselineEventsPerSec = math.Round(float64(len(w.Events)) / last.Sub(t0).Seconds())
+	rep.BaselineP99Ms = lat.Percentile(99)
+	o.say("baseline: %.0f events/s, p99 %.1f ms", rep.BaselineEventsPerSec, rep.BaselineP99Ms)
+	return nil
+}
+
+// journal is what the bench reads back from the journal.
+type journal struct {
+	mu       sync.Mutex
+	first    map[string]time.Time // transaction id -> when its first entry was seen
+	entries  map[string]bool
+	balances map[string]int64 // account -> debits minus credits, cents, of this run's entries
+	postings int
+	open     map[string]bool // transaction ids parked in suspense
+	problems []string
+	lat      Latencies
+	last     time.Time
+	pending  map[int32][]visible // first entries not yet seen in ClickHouse, in offset order
+	chLat    Latencies
+}
+
+type visible struct {
+	offset int64
+	sent   time.Time
+}
+
+type jEntry struct {
+	ID            string          `json:"id"`
+	Kind          string          `json:"kind"`
+	TransactionID string          `json:"transaction_id"`
+	Postings      []recon.Posting `json:"postings"`
+}
+
+func (j *journal) add(r *kgo.Record, now time.Time, prefix, probeID string, p *producer) {
+	if !strings.HasPrefix(string(r.Key), "L") && string(r.Key) != schemas.SuspenseKey {
+		return
+	}
+	var e jEntry
+	if err := json.Unmarshal(r.Value, &e); err != nil || !strings.HasPrefix(e.TransactionID, prefix) {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.entries[e.ID] {
+		j.problems = append(j.problems, "entry "+e.ID+" posted twice")
+		return
+	}
+	j.entries[e.ID] = true
+	for _, ps := range e.Postings {
+		c := ps.Amount.Shift(2).IntPart()
+		if ps.Side == recon.CreditSide {
+			c = -c
+		}
+		j.balances[ps.Account] += c
+		j.postings++
+	}
+	switch e.Kind {
+	case "suspense":
+		j.open[e.TransactionID] = true
+	case "suspense-release", "reversal":
+		delete(j.open, e.TransactionID)
+	}
+	if _, seen := j.first[e.TransactionID]; seen {
+		return
+	}
+	j.first[e.TransactionID] = now
+	if e.TransactionID == probeID {
+		return
+	}
+	if at := p.sentAt(e.TransactionID); !at.IsZero() {
+		j.lat.Add(now.Sub(at))
+		j.last = now
+		j.pending[r.Partition] = append(j.pending[r.Partition], visible{r.Offset, at})
+	}
+}
+
+func pipeline(ctx context.Context, o Options, w *Workload, cl *kgo.Client, kc bus.Config, rep *Report) error {
+	run := w.Cfg.Run
+	topics := append([]string{}, analytics.Topics...)
+	start, err := endOffsets(ctx, cl, topics...)
+	if err != nil {
+		return err
+	}
+	// ClickHouse: a database of this run whose sink starts where the run starts.
+	db := "recon_bench_" + strings.ToLower(run)
+	conn, err := analytics.Open(o.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := analytics.Migrate(ctx, conn, db); err != nil {
+		return fmt.Errorf("clickhouse %s: %w", o.ClickHouse, err)
+	}
+	if err := seedSinkOffsets(ctx, conn, db, start); err != nil {
+		return err
+	}
+	// Alerts: a large_credit rule on this run's account, delivered here.
+	p := newProducer(cl, o.Partitions, schemas.TopicBankTransactions, w)
+	recv := &receiver{got: map[string]bool{}, sent: p.sentAt}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: recv, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	alertsFile := filepath.Join(o.WorkDir, "alerts-"+run+".yaml")
+	rules := fmt.Sprintf(`allow_loopback: true
+delivery: {initial_backoff: 100ms, timeout: 5s}
+endpoints:
+  - {name: bench, url: "http://%s/hook", secret: "whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaGJlbmNoMTI=", rules: [large]}
+rules:
+  - {name: large, kind: large_credit, threshold: "%s", currency: EUR, account: %s}
+`, ln.Addr(), LargeCreditThreshold, w.Account)
+	if err := os.WriteFile(alertsFile, []byte(rules), 0o600); err != nil {
+		return err
+	}
+
+	spec := ChildSpec{Brokers: o.Brokers, Partitions: o.Partitions, Run: run}
+	mspec := spec
+	mspec.Instance, mspec.MaxPollRecords, mspec.CPUProfile = "recon-bench", o.MaxPollRecords, o.MatcherProfile
+	sspec := spec
+	sspec.ClickHouse, sspec.Database, sspec.Group = o.ClickHouse, db, "recon-bench-sink-"+run
+	aspec := spec
+	aspec.AlertsConfig = alertsFile
+	aspec.Start = map[string]map[int32]int64{schemas.TopicLedgerEntries: start[schemas.TopicLedgerEntries], schemas.TopicBankTransactions: start[schemas.TopicBankTransactions]}
+	spawned := time.Now()
+	var children []*child
+	defer func() {
+		for _, c := range children {
+			rep.PeakRSSMiB[c.name] = c.stop()
+		}
+	}()
+	for _, cs := range []struct {
+		name string
+		spec ChildSpec
+	}{{ComponentMatcher, mspec}, {ComponentSink, sspec}, {ComponentAlerts, aspec}} {
+		c, err := startChild(o.Exe, o.WorkDir, cs.name, cs.spec)
+		if err != nil {
+			return err
+		}
+		children = append(children, c)
+	}
+	matcher := children[0]
+	for _, c := range children {
+		if err := c.waitReady(ctx, 5*time.Minute); err != nil {
+			return err
+		}
+	}
+	rep.MatcherReadyMs = ms(time.Since(spawned))
+	before := matcher.loans.Load()
+	o.say("components ready in %.0f ms (matcher holds %d loans); publishing %d loans", rep.MatcherReadyMs, before, o.Loans)
+
+	for i := 0; i < o.Loans; i++ {
+		l := w.Loan(i)
+		v, _ := json.Marshal(l)
+		cl.Produce(ctx, bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: l.LoanID, Source: "recon-bench", Time: time.Now(), Value: v, Partition: -1}.Record(o.Partitions), nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 5*time.Minute, "matcher loading loans", func() bool { return matcher.loans.Load() >= before+int64(o.Loans) }, children...); err != nil {
+		return err
+	}
+	rep.MatcherLoans = matcher.loans.Load()
+
+	pr := probe(w)
+	j := &journal{first: map[string]time.Time{}, entries: map[string]bool{}, balances: map[string]int64{}, open: map[string]bool{}, pending: map[int32][]visible{}}
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	prefix := TxnPrefix(run)
+	if err := follow(fctx, kc, map[string]map[int32]int64{schemas.TopicLedgerEntries: start[schemas.TopicLedgerEntries]}, func(r *kgo.Record, now time.Time) {
+		j.add(r, now, prefix, pr.ID, p)
+	}); err != nil {
+		return err
+	}
+	chDone := make(chan struct{})
+	go func() { defer close(chDone); pollClickHouse(fctx, conn, db, j) }()
+	if err := cl.ProduceSync(ctx, p.record(pr, time.Now())).FirstErr(); err != nil {
+		return err
+	}
+	probeSeen := func() bool { j.mu.Lock(); defer j.mu.Unlock(); _, ok := j.first[pr.ID]; return ok }
+	if err := waitFor(ctx, 2*time.Minute, "pipeline probe", probeSeen, children...); err != nil {
+		return err
+	}
+	o.say("pipeline: publishing %d bank transactions", len(w.Events))
+	t0, err := p.produce(ctx, w, o.Rate)
+	if err != nil {
+		return err
+	}
+	want := w.Expect.Transactions + 1 // and the probe
+	posted := func() bool { j.mu.Lock(); defer j.mu.Unlock(); return len(j.first) >= want }
+	if err := waitFor(ctx, o.Timeout, "pipeline", posted, children...); err != nil {
+		j.mu.Lock()
+		rep.Problems = append(rep.Problems, fmt.Sprintf("%d of %d transactions posted: %v", len(j.first)-1, want-1, err))
+		j.mu.Unlock()
+	}
+	j.mu.Lock()
+	rep.EventsPerSec = math.Round(float64(len(w.Events)) / j.last.Sub(t0).Seconds())
+	rep.P50Ms, rep.P99Ms = j.lat.Percentile(50), j.lat.Percentile(99)
+	j.mu.Unlock()
+	o.say("pipeline: %.0f events/s, produce → posted p50 %.1f ms p99 %.1f ms", rep.EventsPerSec, rep.P50Ms, rep.P99Ms)
+
+	// Let waiting returns settle, ClickHouse catch up and alerts arrive.
+	settle := time.Now().Add(2 * time.Minute)
+	chCaught := func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		for _, q := range j.pending {
+			if len(q) > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	settled := func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return len(j.open) == w.Expect.Suspense && j.balances[ledger.Bank(w.Account)] == w.Expect.Bank-1
+	}
+	_ = waitFor(ctx, time.Until(settle), "journal settles", settled, children...)
+	if err := waitFor(ctx, time.Until(settle), "ClickHouse catches up", chCaught, children...); err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
+	if err := waitFor(ctx, time.Until(settle), "alerts arrive", func() bool { return recv.count() >= len(w.Expect.LargeCredits) }, children...); err != nil {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("%d of %d large-credit alerts received", recv.count(), len(w.Expect.LargeCredits)))
+	}
+	stop()
+	<-chDone
+	j.mu.Lock()
+	rep.ClickHouseVisibleP50Ms, rep.ClickHouseVisibleP99Ms = j.chLat.Percentile(50), j.chLat.Percentile(99)
+	rep.Problems = append(rep.Problems, j.problems...)
+	j.mu.Unlock()
+	rep.Problems = append(rep.Problems, checkJournal(w, j)...)
+	rep.Problems = append(rep.Problems, checkClickHouse(ctx, conn, db, prefix, j)...)
+	recv.mu.Lock()
+	rep.AlertP99Ms, rep.Alerts = recv.lat.Percentile(99), recv.lat.Len()
+	recv.mu.Unlock()
+	for _, c := range children {
+		rep.PeakRSSMiB[c.name] = c.stop()
+	}
+	children = nil
+	if rep.MatcherLoans > 0 {
+		rep.MatcherMiBPerMLoans = math.Round(rep.PeakRSSMiB[ComponentMatcher]/float64(rep.MatcherLoans)*1e6*10) / 10
+	}
+	return nil
+}
+
+// seedSinkOffsets records the run's start offsets as already written, so
+// the sink of the run's database starts where the run starts.
+func seedSinkOffsets(ctx context.Context, conn driver.Conn, db string, start map[string]map[int32]int64) error {
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".sink_offsets (kafka_topic, kafka_partition, kafka_offset)")
+	if err != nil {
+		return err
+	}
+	for t, ps := range start {
+		for p, o := range ps {
+			if o > 0 {
+				if err := b.Append(t, p, o-1); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return b.Send()
+}
+
+// pollClickHouse marks first entries visible once ClickHouse holds their
+// journal offset.
+func pollClickHouse(ctx context.Context, conn driver.Conn, db string, j *journal) {
+	q := "SELECT kafka_partition, max(kafka_offset) FROM " + db + ".ledger_postings GROUP BY kafka_partition"
+	for ctx.Err() == nil {
+		rows, err := conn.Query(ctx, q)
+		if err == nil {
+			now := time.Now()
+			for rows.Next() {
+				var p int32
+				var off int64
+				if rows.Scan(&p, &off) != nil {
+					break
+				}
+				j.mu.Lock()
+				queue := j.pending[p]
+				for len(queue) > 0 && queue[0].offset <= off {
+					j.chLat.Add(now.Sub(queue[0].sent))
+					queue = queue[1:]
+				}
+				j.pending[p] = queue
+				j.mu.Unlock()
+			}
+			rows.Close()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// checkJournal compares the journal with the generator's expectations.
+func checkJournal(w *Workload, j *journal) []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []string
+	ex := w.Expect
+	if n := len(j.first) - 1; n != ex.Transactions {
+		out = append(out, fmt.Sprintf("journal: %d transactions posted, want %d", n, ex.Transactions))
+	}
+	if got, want := j.balances[ledger.Bank(w.Account)], ex.Bank-1; got != want {
+		out = append(out, fmt.Sprintf("journal: bank balance %d cents, want %d", got, want))
+	}
+	if got := len(j.open); got != ex.Suspense {
+		out = append(out, fmt.Sprintf("journal: %d open suspense items, want %d", got, ex.Suspense))
+	}
+	if got := -j.balances["suspense"]; got != ex.SuspenseSum {
+		out = append(out, fmt.Sprintf("journal: suspense holds %d cents, want %d", got, ex.SuspenseSum))
+	}
+	bad := 0
+	for i := 0; i < w.Cfg.Loans; i++ {
+		id := LoanID(w.Cfg.Run, i)
+		paid := -(j.balances["loan:"+id+":fees"] + j.balances["loan:"+id+":interest"] + j.balances["loan:"+id+":principal"])
+		credit := -j.balances["loan:"+id+":credit"]
+		if paid != ex.Paid[i] || credit != ex.Credit[i] {
+			if bad++; bad <= 3 {
+				out = append(out, fmt.Sprintf("journal: loan %s paid %d credit %d cents, want %d and %d", id, paid, credit, ex.Paid[i], ex.Credit[i]))
+			}
+		}
+	}
+	if bad > 3 {
+		out = append(out, fmt.Sprintf("journal: %d loans differ in all", bad))
+	}
+	return out
+}
+
+// checkClickHouse compares every account's balance over this run's
+// postings in ClickHouse with the journal's.
+func checkClickHouse(ctx context.Context, conn driver.Conn, db, prefix string, j *journal) []string {
+	rows, err := conn.Query(ctx, "SELECT account, toString(sum(if(side = 'debit', amount, -amount))), count() FROM "+db+".ledger_postings FINAL WHERE startsWith(transaction_id, ?) GROUP BY account", prefix)
+	if err != nil {
+		return []string{"clickhouse: " + err.Error()}
+	}
+	defer rows.Close()
+	got := map[string]int64{}
+	var n uint64
+	for rows.Next() {
+		var account, sum string
+		var c uint64
+		if err := rows.Scan(&account, &sum, &c); err != nil {
+			return []string{"clickhouse: " + err.Error()}
+		}
+		d, err := decimal.NewFromString(sum)
+		if err != nil {
+			return []string{"clickhouse: " + err.Error()}
+		}
+		got[account] = d.Shift(2).IntPart()
+		n += c
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []string
+	if int(n) != j.postings {
+		out = append(out, fmt.Sprintf("clickhouse: %d postings, the journal has %d", n, j.postings))
+	}
+	diff := 0
+	for a, b := range j.balances {
+		if got[a] != b {
+			if diff++; diff <= 3 {
+				out = append(out, fmt.Sprintf("clickhouse: %s is %d cents, the journal says %d", a, got[a], b))
+			}
+		}
+	}
+	return out
+}
+
+// receiver is the alert webhook endpoint.
+type receiver struct {
+	mu   sync.Mutex
+	got  map[string]bool
+	lat  Latencies
+	sent func(string) time.Time
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var msg struct {
+		Data struct {
+			Subject string `json:"subject"`
+			State   string `json:"state"`
+		} `json:"data"`
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	now := time.Now()
+	if json.Unmarshal(body, &msg) == nil && msg.Data.State == "firing" {
+		rc.mu.Lock()
+		if !rc.got[msg.Data.Subject] && rc.sent != nil {
+			if at := rc.sent(msg.Data.Subject); !at.IsZero() {
+				rc.got[msg.Data.Subject] = true
+				rc.lat.Add(now.Sub(at))
+			}
+		}
+		rc.mu.Unlock()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rc *receiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.got)
+}

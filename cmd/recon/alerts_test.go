@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/alerts"
+	"github.com/reconhq/recon/schemas"
+)
+
+func rec(t *testing.T, topic, key string, v any) *kgo.Record {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: b}
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func posting(account string, side recon.Side, amount string) recon.Posting {
+	return recon.Posting{Account: account, Side: side, Amount: dec(amount), Currency: "EUR"}
+}
+
+// TestFeed: the events the alerts feed derives from the topics.
+func TestFeed(t *testing.T) {
+	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	f := newFeed()
+	f.record(rec(t, schemas.TopicLoans, "L1", recon.Loan{LoanID: "L1", Currency: "EUR", Principal: dec("200"), Schedule: []recon.Instalment{
+		{DueDate: "2026-12-01", Principal: dec("100"), Interest: dec("5"), Fees: dec("1")},
+		{DueDate: "2026-11-01", Principal: dec("100"), Interest: dec("6"), Fees: dec("1")},
+	}}), false)
+	// a repayment of 110: fees 1+1, interest 6+2, principal 100+0
+	f.record(rec(t, schemas.TopicLedgerEntries, "L1", recon.Entry{ID: "e1", Kind: "repayment", LoanID: "L1", TransactionID: "t1", BookedAt: at, Postings: []recon.Posting{
+		posting("bank:DE1", recon.DebitSide, "110"), posting("loan:L1:fees", recon.CreditSide, "2"),
+		posting("loan:L1:interest", recon.CreditSide, "8"), posting("loan:L1:principal", recon.CreditSide, "100")}}), false)
+	// two suspense items, one released
+	for i, id := range []string{"t2", "t3"} {
+		f.record(rec(t, schemas.TopicLedgerEntries, "suspense", recon.Entry{ID: "s" + id, Kind: "suspense", TransactionID: id, BookedAt: at.Add(time.Duration(i) * time.Hour), Postings: []recon.Posting{
+			posting("bank:DE1", recon.DebitSide, "50"), posting("suspense", recon.CreditSide, "50")}}), false)
+	}
+	f.record(rec(t, schemas.TopicLedgerEntries, "suspense", recon.Entry{ID: "rt2", Kind: "suspense-release", TransactionID: "t2", BookedAt: at, Postings: []recon.Posting{
+		posting("suspense", recon.DebitSide, "50"), posting("transit:rematch", recon.CreditSide, "50")}}), false)
+	// a direct debit seen twice, its return, a proof break
+	dd := recon.BankTransaction{Type: recon.TypeTransaction, ID: "d1", MandateID: "M1", Direction: recon.Credit, Amount: dec("10"), Currency: "EUR", Status: recon.Booked}
+	f.record(rec(t, schemas.TopicBankTransactions, "d1", dd), false)
+	f.record(rec(t, schemas.TopicBankTransactions, "d1", dd), false)
+	ret := dd
+	ret.ID, ret.Direction, ret.ReturnReason = "d2", recon.Debit, "AM04"
+	f.record(rec(t, schemas.TopicBankTransactions, "d2", ret), false)
+	f.record(rec(t, schemas.TopicReconciliation, "DE1", recon.Break{Type: recon.BreakProof, ID: "S/proof", AccountIBAN: "DE1", Date: "2026-11-01", Status: recon.BreakBroken, Expected: dec("1")}), false)
+	f.record(rec(t, schemas.TopicReconciliation, "DE1", recon.Break{Type: recon.BreakProof, ID: "S0/proof", AccountIBAN: "DE1", Date: "2026-10-31", Status: recon.BreakOK}), false)
+
+	var inst []alerts.InstalmentStatus
+	var susp []alerts.SuspenseState
+	var dds []alerts.DirectDebitSeen
+	var stmts []alerts.StatementReceived
+	for _, ev := range f.flush() {
+		switch ev := ev.(type) {
+		case alerts.InstalmentStatus:
+			inst = append(inst, ev)
+		case alerts.SuspenseState:
+			susp = append(susp, ev)
+		case alerts.DirectDebitSeen:
+			dds = append(dds, ev)
+		case alerts.StatementReceived:
+			stmts = append(stmts, ev)
+		}
+	}
+	if len(inst) != 2 || inst[0].DueDate != "2026-11-01" || !inst[0].Outstanding.Equal(dec("0")) || !inst[1].Outstanding.Equal(dec("103")) {
+		t.Errorf("instalments %+v, want 2026-11-01 paid, 2026-12-01 owing 103 (interest 3, principal 100)", inst)
+	}
+	if len(susp) != 1 || !susp[0].Total.Equal(dec("50")) || susp[0].Count != 1 || !susp[0].Oldest.Equal(at.Add(time.Hour)) {
+		t.Errorf("suspense %+v, want 50 EUR in 1 item since 10:00", susp)
+	}
+	if len(dds) != 2 || dds[0].Return || !dds[1].Return {
+		t.Errorf("direct debits %+v, want one collection and one return", dds)
+	}
+	if len(stmts) != 1 || stmts[0].Check != "mismatch" || stmts[0].Date != "2026-11-01" {
+		t.Errorf("statements %+v, want one mismatch for the broken proof", stmts)
+	}
+	if evs := f.flush(); len(evs) != 0 {
+		t.Errorf("second flush: %+v", evs)
+	}
+}

@@ -1,0 +1,99 @@
+package collect
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/schemas"
+)
+
+// The loop restores items from the topic, settles one by its booking,
+// rejects one by a pain.002, marks the third overdue, and publishes each
+// change on the expected-payments topic.
+func TestLoop(t *testing.T) {
+	names := make([]string, len(schemas.Topics))
+	for i, tp := range schemas.Topics {
+		names[i] = tp.Name
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, names...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	kc := bus.Config{Brokers: cluster.ListenAddrs(), Partitions: 3, ReplicationFactor: 1, ClientID: "collect-test"}
+	cl, err := kgo.NewClient(kc.Opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC) // past C3's window (2026-12-01 + 5 days)
+
+	items := []recon.Expected{item("C1", "M1", "P1", recon.Collection), item("C2", "M1", "P1", recon.Collection), item("C3", "M1", "P1", recon.Collection)}
+	if err := Publish(ctx, cl, kc, items, "test", now); err != nil {
+		t.Fatal(err)
+	}
+	tx := booked("t1", "C1", recon.Credit, "100.00")
+	rj := recon.StatusReport{Type: recon.TypeStatus, MessageID: "S1", OriginalEndToEndID: "C2", Status: "RJCT", Reason: "AM04", Level: "transaction"}
+	var recs []*kgo.Record
+	for _, ev := range []struct {
+		typ string
+		key string
+		v   any
+	}{{schemas.TypeBankTransaction, tx.ID, tx}, {schemas.TypeStatusReport, "C2", rj}} {
+		b, _ := json.Marshal(ev.v)
+		recs = append(recs, bus.Event{Topic: schemas.TopicBankTransactions, Key: ev.key, Type: ev.typ, ID: ev.key, Source: "test", Time: now, Value: b, Partition: -1}.Record(3))
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	loop := NewLoop(LoopConfig{Kafka: kc, Now: func() time.Time { return now }, PollTimeout: 50 * time.Millisecond})
+	done := make(chan error, 1)
+	lctx, stop := context.WithCancel(ctx)
+	go func() { done <- loop.Run(lctx) }()
+
+	// Read the topic until the three changes are there.
+	want := map[string]recon.ExpectedStatus{"C1": recon.ExpectedSettled, "C2": recon.ExpectedRejected, "C3": recon.ExpectedOverdue}
+	got := map[string]recon.ExpectedStatus{}
+	reader, err := kgo.NewClient(kc.Opts(kgo.ConsumeTopics(schemas.TopicExpected), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	for len(got) < 3 || got["C1"] != want["C1"] || got["C2"] != want["C2"] || got["C3"] != want["C3"] {
+		fs := reader.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("timed out; statuses %v", got)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var e recon.Expected
+			if err := json.Unmarshal(r.Value, &e); err != nil {
+				t.Fatal(err)
+			}
+			got[e.ID] = e.Status
+		})
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// A restart restores the states from the topic and changes nothing.
+	again := NewTracker()
+	if _, err := Known(ctx, kc, again); err != nil {
+		t.Fatal(err)
+	}
+	for id, st := range want {
+		if it, _ := again.Get(id); it.Status != st {
+			t.Errorf("restored %s: %s, want %s", id, it.Status, st)
+		}
+	}
+}
