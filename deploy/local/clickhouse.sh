@@ -19,8 +19,8 @@ CONFIG="$DIR/config.xml"
 LOG="$DIR/log/clickhouse-server.log"
 ERRLOG="$DIR/log/clickhouse-server.err.log"
 STDOUT="$DIR/log/stdout.log"
-TCP_PORT=19000
-HTTP_PORT=18123
+TCP_PORT="${RECON_CLICKHOUSE_PORT:-19000}"
+HTTP_PORT="${RECON_CLICKHOUSE_HTTP_PORT:-18123}"
 START_TIMEOUT_SECONDS="${RECON_CLICKHOUSE_START_TIMEOUT_SECONDS:-60}"
 
 die() { echo "clickhouse.sh: $*" >&2; exit 1; }
@@ -72,7 +72,7 @@ query() { # query SQL
 
 render_config() {
 	mkdir -p "$DIR/data" "$DIR/tmp" "$DIR/user_files" "$DIR/format_schemas" "$DIR/log"
-	sed "s|@DIR@|$DIR|g" "$HERE/clickhouse/config.xml.in" >"$CONFIG"
+	sed -e "s|@DIR@|$DIR|g" -e "s|@TCP_PORT@|$TCP_PORT|g" -e "s|@HTTP_PORT@|$HTTP_PORT|g" -e "s|@INTERSERVER_PORT@|${RECON_CLICKHOUSE_INTERSERVER_PORT:-19009}|g" "$HERE/clickhouse/config.xml.in" >"$CONFIG"
 }
 
 fail_with_logs() {
