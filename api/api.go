@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/auth"
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/schemas"
@@ -125,7 +126,15 @@ func (a *API) assign(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, map[string]string{"error": "no open suspense item " + id})
 		return
 	}
-	if req.Actor == "" {
+	// The audit trail names who asked: the API token when access control is
+	// on (a client cannot claim another name), else what the client says.
+	if id, ok := auth.FromContext(r.Context()); ok {
+		actor := "token:" + id.Name
+		if req.Actor != "" {
+			actor += " (" + req.Actor + ")"
+		}
+		req.Actor = actor
+	} else if req.Actor == "" {
 		req.Actor = "api"
 	}
 	rt := matcher.Routed{Kind: matcher.KindAssign, Key: schemas.SuspenseKey, Transaction: recon.BankTransaction{ID: id}, ItemID: id,

@@ -159,7 +159,7 @@ func TestIntegrationConsole(t *testing.T) {
 	_ = json.Unmarshal(body, &es)
 	found := false
 	for _, e := range es.Entries {
-		if e.Note == note && e.Actor == "console:console-ops" {
+		if e.Note == note && e.Actor == "token:console-ops (console:console-ops)" {
 			found = true
 		}
 	}

@@ -241,7 +241,7 @@ func TestIntegrationMatcherKilled(t *testing.T) {
 			t.Error(err)
 			return nil
 		}
-		cmd := exec.Command(bin, "match", "--brokers", brokers, "--instance", "k-"+run, "--http", addr)
+		cmd := exec.Command(bin, "match", "--brokers", brokers, "--instance", "e2e", "--http", addr)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			logf.Close()

@@ -97,7 +97,7 @@ rules:
 `, srv.URL, rc.secret, acct, acct))
 
 	args := []string{"run", "--brokers", brokers, "--clickhouse", chAddr, "--clickhouse-database", db,
-		"--alerts-config", rules, "--data-dir", dir, "--instance", "e2e-" + run}
+		"--alerts-config", rules, "--data-dir", dir, "--instance", "e2e"}
 	p := startRecon(t, args...)
 
 	p.post("/v1/loans", fmt.Sprintf(`[

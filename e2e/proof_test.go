@@ -50,7 +50,7 @@ rules:
     endpoint: ops
 `, srv.URL, rc.secret, acct))
 	p := startRecon(t, "run", "--brokers", brokers, "--clickhouse", chAddr, "--clickhouse-database", db,
-		"--alerts-config", rules, "--data-dir", dir, "--instance", "proof-"+run)
+		"--alerts-config", rules, "--data-dir", dir, "--instance", "e2e")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("recon log:\n%s", p.log.String())
