@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 SERVICES := deploy/local/services.sh
 
-.PHONY: run test test-unit test-integration services-up services-down bench fuzz vet
+.PHONY: run test test-unit test-integration services-up services-down bench fuzz vet chaos
 
 ## run: the whole pipeline in one process on an embedded broker, with the shipped demo
 run:
@@ -40,6 +40,15 @@ bench:
 	mkdir -p /tmp/recon-bench && $(GO) build -o /tmp/recon-bench/recon ./cmd/recon
 	/tmp/recon-bench/recon bench --work-dir /tmp/recon-bench $(BENCH_ARGS)
 	/tmp/recon-bench/recon bench --work-dir /tmp/recon-bench --loans 10000 --events 30000 --rate 2000 --no-baseline
+
+## chaos: the fault scenarios of docs/RELIABILITY.md on a Kafka and a ClickHouse of its own (other
+## ports, /tmp/recon-chaos-<pid>; it kills and pauses them), then a table: scenario, fault evidence,
+## result, recovery time. Exits non-zero on any safety violation. CHAOS_ARGS: -tier long (minutes-long
+## outages, 100,000 transactions per workload), -seed N (replay), -only 1,2,5. The CI tier also runs
+## in `make test` as TestIntegrationChaosCI.
+CHAOS_ARGS ?=
+chaos:
+	$(GO) run ./chaos/cmd/chaos -repo . $(CHAOS_ARGS)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime 60s ./ingest/iso20022/

@@ -411,6 +411,13 @@ type DeadLetter struct {
 	Reason string    `json:"reason"`
 	Raw    []byte    `json:"raw"`
 	At     time.Time `json:"at"`
+	// Size and SHA256 describe the whole input. An input too large for a
+	// Kafka record keeps only its first bytes in Raw (Truncated), and the
+	// whole of it in Spooled, a file under recon's data directory.
+	Size      int64  `json:"size,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
+	Truncated bool   `json:"truncated,omitempty"`
+	Spooled   string `json:"spooled,omitempty"`
 }
 
 func (d Direction) String() string { return string(d) }

@@ -16,9 +16,12 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -123,6 +126,19 @@ func (in *Ingest) Redrive(ctx context.Context, l Letter, dryRun bool) (string, e
 
 func (in *Ingest) redrive(ctx context.Context, l Letter, dryRun bool) (string, error) {
 	raw := l.Raw
+	if l.Truncated {
+		if l.Spooled == "" {
+			return "", fmt.Errorf("%w: only the first %d of %d bytes were kept (no spool directory)", ErrNotRedrivable, len(l.Raw), l.Size)
+		}
+		whole, err := os.ReadFile(l.Spooled)
+		if err != nil {
+			return "", fmt.Errorf("dead letter %s: spooled input: %w", l.ID, err)
+		}
+		if sum := sha256.Sum256(whole); hex.EncodeToString(sum[:]) != l.SHA256 {
+			return "", fmt.Errorf("dead letter %s: spooled input %s does not match its digest", l.ID, l.Spooled)
+		}
+		raw = whole
+	}
 	switch l.Source {
 	case "file":
 		if dryRun {

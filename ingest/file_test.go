@@ -47,3 +47,26 @@ func TestFileSentTwiceIsRecognised(t *testing.T) {
 		t.Fatalf("another file: %+v %v, want published", s, err)
 	}
 }
+
+// A refused input larger than a Kafka record keeps its head in the dead
+// letter and the whole of it in the spool directory; a redrive reads it back.
+func TestHugeRefusedFileIsSpooled(t *testing.T) {
+	_, kc := kafkaFor(t)
+	in := newIngest(t, kc, WebhookConfig{})
+	in.SpoolDir = t.TempDir()
+	huge := []byte(`<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">` + strings.Repeat("<a>", 400000))
+	if _, err := in.File(context.Background(), "deep.xml", huge); err == nil {
+		t.Fatal("a 400,000-deep file was accepted")
+	}
+	letters, err := ReadDeadLetters(context.Background(), kc)
+	if err != nil || len(letters) != 1 {
+		t.Fatalf("dead letters: %v %v", letters, err)
+	}
+	l := letters[0]
+	if !l.Truncated || len(l.Raw) != MaxDeadLetterRaw || l.Size != int64(len(huge)) || l.Spooled == "" {
+		t.Fatalf("letter: truncated %v raw %d size %d spooled %q", l.Truncated, len(l.Raw), l.Size, l.Spooled)
+	}
+	if _, err := in.redrive(context.Background(), l, true); err == nil || !strings.Contains(err.Error(), "deep.xml") && !strings.Contains(err.Error(), "depth") {
+		t.Fatalf("dry-run redrive of the spooled file: %v, want the reader's refusal", err)
+	}
+}

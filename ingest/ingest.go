@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +35,9 @@ type Ingest struct {
 	limits iso20022.Limits
 	now    func() time.Time
 	m      metrics
+
+	// SpoolDir keeps dead-lettered inputs too large for a Kafka record.
+	SpoolDir string
 
 	filesMu sync.Mutex
 	files   map[string]time.Time // "sha:<digest>" and "msg:<message>/<id>" of files already published
@@ -118,11 +123,30 @@ func (in *Ingest) publish(ctx context.Context, evs []bus.Event) error {
 	return nil
 }
 
-// DeadLetter keeps refused input with its raw bytes, source and reason.
+// MaxDeadLetterRaw bounds the raw bytes a dead letter carries in Kafka (a
+// record must stay well under the broker's message size limit).
+const MaxDeadLetterRaw = 256 << 10
+
+// DeadLetter keeps refused input with its raw bytes, source and reason. An
+// input larger than MaxDeadLetterRaw keeps its first bytes in the record and
+// the whole of it in the spool directory (when one is set), named by its
+// digest, so nothing is lost and the dead-letter topic stays writable.
 func (in *Ingest) DeadLetter(ctx context.Context, source, where, reason string, raw []byte) error {
 	sum := sha256.Sum256(raw)
-	id := source + ":" + hex.EncodeToString(sum[:8])
-	dl := recon.DeadLetter{ID: id, Source: source, Where: where, Reason: reason, Raw: raw, At: in.now().UTC()}
+	digest := hex.EncodeToString(sum[:])
+	id := source + ":" + digest[:16]
+	dl := recon.DeadLetter{ID: id, Source: source, Where: where, Reason: reason, Raw: raw, At: in.now().UTC(), Size: int64(len(raw)), SHA256: digest}
+	if len(raw) > MaxDeadLetterRaw {
+		dl.Raw, dl.Truncated = raw[:MaxDeadLetterRaw], true
+		if in.SpoolDir != "" {
+			path := filepath.Join(in.SpoolDir, digest+".raw")
+			if err := os.MkdirAll(in.SpoolDir, 0o700); err == nil {
+				if err := os.WriteFile(path, raw, 0o600); err == nil {
+					dl.Spooled = path
+				}
+			}
+		}
+	}
 	v, _ := json.Marshal(dl)
 	in.m.deadLetters.WithLabelValues(source).Inc()
 	return in.publish(ctx, []bus.Event{{Topic: schemas.TopicDeadLetters, Key: id, Type: schemas.TypeDeadLetter, ID: id, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1}})

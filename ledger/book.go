@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -17,15 +18,58 @@ import (
 type Book struct {
 	accounts map[string]*history
 	seen     map[string]string // entry id -> hash of content
+	// mu guards the lazy ordering of series read under a caller's read
+	// lock (Balances at a past instant).
+	mu sync.Mutex
 }
 
 type point struct {
 	at      time.Time
-	balance decimal.Decimal
+	delta   decimal.Decimal
+	balance decimal.Decimal // running balance, valid when the series is not dirty
+}
+
+// series is one account's postings in one currency. Apply appends in
+// O(1): entries of several journal partitions arrive interleaved, so a
+// posting may be older than the last; the series is then marked dirty and
+// ordered (stable, by instant) only when a past balance is read.
+type series struct {
+	pts   []point
+	total decimal.Decimal
+	dirty bool
+}
+
+func (s *series) add(at time.Time, delta decimal.Decimal) {
+	s.total = s.total.Add(delta)
+	n := len(s.pts)
+	if !s.dirty && n > 0 && at.Before(s.pts[n-1].at) {
+		s.dirty = true
+	}
+	p := point{at: at, delta: delta}
+	if !s.dirty {
+		p.balance = delta
+		if n > 0 {
+			p.balance = s.pts[n-1].balance.Add(delta)
+		}
+	}
+	s.pts = append(s.pts, p)
+}
+
+func (s *series) order() {
+	if !s.dirty {
+		return
+	}
+	sort.SliceStable(s.pts, func(i, j int) bool { return s.pts[i].at.Before(s.pts[j].at) })
+	var b decimal.Decimal
+	for i := range s.pts {
+		b = b.Add(s.pts[i].delta)
+		s.pts[i].balance = b
+	}
+	s.dirty = false
 }
 
 type history struct {
-	byCurrency map[string][]point
+	byCurrency map[string]*series
 	debits     map[string]decimal.Decimal
 	credits    map[string]decimal.Decimal
 }
@@ -50,7 +94,7 @@ func (b *Book) Apply(e recon.Entry) error {
 	for _, p := range e.Postings {
 		h := b.accounts[p.Account]
 		if h == nil {
-			h = &history{byCurrency: map[string][]point{}, debits: map[string]decimal.Decimal{}, credits: map[string]decimal.Decimal{}}
+			h = &history{byCurrency: map[string]*series{}, debits: map[string]decimal.Decimal{}, credits: map[string]decimal.Decimal{}}
 			b.accounts[p.Account] = h
 		}
 		delta := p.Amount
@@ -60,19 +104,12 @@ func (b *Book) Apply(e recon.Entry) error {
 		} else {
 			h.debits[p.Currency] = h.debits[p.Currency].Add(p.Amount)
 		}
-		pts := h.byCurrency[p.Currency]
-		i := sort.Search(len(pts), func(i int) bool { return pts[i].at.After(e.BookedAt) })
-		var before decimal.Decimal
-		if i > 0 {
-			before = pts[i-1].balance
+		sr := h.byCurrency[p.Currency]
+		if sr == nil {
+			sr = &series{}
+			h.byCurrency[p.Currency] = sr
 		}
-		pts = append(pts, point{})
-		copy(pts[i+1:], pts[i:])
-		pts[i] = point{at: e.BookedAt, balance: before.Add(delta)}
-		for j := i + 1; j < len(pts); j++ {
-			pts[j].balance = pts[j].balance.Add(delta)
-		}
-		h.byCurrency[p.Currency] = pts
+		sr.add(e.BookedAt, delta)
 	}
 	return nil
 }
@@ -100,15 +137,19 @@ func (b *Book) Balances(account string, at time.Time) []Balance {
 		return nil
 	}
 	var out []Balance
-	for cur, pts := range h.byCurrency {
+	for cur, sr := range h.byCurrency {
 		bal := Balance{Currency: cur, Debits: h.debits[cur], Credits: h.credits[cur]}
 		if at.IsZero() {
-			bal.Balance = pts[len(pts)-1].balance
+			bal.Balance = sr.total
 		} else {
+			b.mu.Lock()
+			sr.order()
+			pts := sr.pts
 			i := sort.Search(len(pts), func(i int) bool { return pts[i].at.After(at) })
 			if i > 0 {
 				bal.Balance = pts[i-1].balance
 			}
+			b.mu.Unlock()
 			bal.Debits, bal.Credits = decimal.Decimal{}, decimal.Decimal{}
 		}
 		out = append(out, bal)

@@ -112,3 +112,33 @@ func BenchmarkSeal(b *testing.B) {
 		head = Seal(head, &e)
 	}
 }
+
+// Entries of several partitions arrive out of time order: the balance now
+// is their sum, a past balance counts what was booked by then.
+func TestBookOutOfOrder(t *testing.T) {
+	b := NewBook()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, h := range []int{3, 1, 2, 1, 5} {
+		amt := decimal.New(int64(10*(i+1)), 0)
+		e := recon.Entry{ID: "e" + string(rune('a'+i)), BookedAt: base.Add(time.Duration(h) * time.Hour), Postings: []recon.Posting{
+			{Account: "bank:X", Side: recon.DebitSide, Amount: amt, Currency: "EUR"}, {Account: Suspense, Side: recon.CreditSide, Amount: amt, Currency: "EUR"}}}
+		if err := b.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		hours int
+		want  string
+	}{{0, "150"}, {1, "60"}, {2, "90"}, {4, "100"}, {6, "150"}} {
+		at := time.Time{}
+		if c.hours > 0 || c.want != "150" {
+			at = base.Add(time.Duration(c.hours)*time.Hour + time.Minute)
+		}
+		if got := b.Balances("bank:X", at)[0].Balance; !got.Equal(decimal.RequireFromString(c.want)) {
+			t.Errorf("at +%dh: %s, want %s", c.hours, got, c.want)
+		}
+	}
+	if got := b.Balances("bank:X", base.Add(-time.Hour)); !got[0].Balance.IsZero() {
+		t.Errorf("before everything: %s", got[0].Balance)
+	}
+}

@@ -106,6 +106,19 @@ type loanState struct {
 	byE2E      map[string]string   // end-to-end id -> transaction id of a credit booked
 	debits     map[string]outgoing // end-to-end id -> outgoing transfer booked
 	creditRuns int                 // credit-applied entries not caused by a transaction
+	// inexact: the journal holds an amount of this loan finer than its
+	// currency allows (booked before amounts were checked); its state is
+	// not exact, so what arrives for it is parked for a person.
+	inexact bool
+}
+
+const inexactReason = "the loan's journal holds amounts finer than its currency allows; resolve by hand"
+
+func orZero(v int64, err error) int64 {
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // alloc is what one incoming transaction booked on a loan.
@@ -212,6 +225,8 @@ func (p *Poster) Post(now time.Time, r Routed) Result {
 		p.emit(&res, p.suspense(now, t, "", orDefault(r.Reason, "loan unknown")))
 	case currency != t.Currency:
 		p.emit(&res, p.suspense(now, t, r.LoanID, "currency "+t.Currency+" differs from the loan's "+currency))
+	case p.loan(r.LoanID).inexact:
+		p.emit(&res, p.suspense(now, t, r.LoanID, inexactReason))
 	case t.Direction == recon.Credit && !t.Reversal:
 		p.emit(&res, p.allocate(now, r.LoanID, t, t.Amount, bank, EntryRepayment, r))
 		p.resolveWaiting(&res, now, r.LoanID, t)
@@ -326,7 +341,11 @@ func (p *Poster) applyLoan(e recon.Entry) {
 			continue
 		}
 		s.currency = ps.Currency
-		delta := minor(ps.Amount, ps.Currency)
+		delta, err := toMinor(ps.Amount, ps.Currency)
+		if err != nil { // a journal written before amounts were checked
+			s.inexact = true
+			continue
+		}
 		if ps.Side == recon.DebitSide {
 			delta = -delta
 		}
@@ -360,7 +379,7 @@ func (p *Poster) applyLoan(e recon.Entry) {
 	}
 	switch e.Kind {
 	case EntryRepayment, EntryRematchIn:
-		a.total = minor(e.Postings[0].Amount, e.Postings[0].Currency)
+		a.total, _ = toMinor(e.Postings[0].Amount, e.Postings[0].Currency)
 		a.round, a.rematch, a.e2e = e.Round, e.Kind == EntryRematchIn, e.EndToEndID
 		if s.repayments == nil {
 			s.repayments = map[string]*alloc{}
@@ -388,7 +407,7 @@ func (p *Poster) applyLoan(e recon.Entry) {
 				s.debits = map[string]outgoing{}
 			}
 			s.debits[e.EndToEndID] = outgoing{txnID: e.TransactionID, kind: e.Kind, account: e.Postings[0].Account,
-				amount: minor(e.Postings[0].Amount, e.Postings[0].Currency)}
+				amount: orZero(toMinor(e.Postings[0].Amount, e.Postings[0].Currency))}
 		}
 	case EntryDebitReversal:
 		delete(s.debits, e.EndToEndID)
@@ -762,6 +781,17 @@ func (p *Poster) rematchIn(now time.Time, r Routed) Result {
 	if p.rounds[t.ID+"\x00"+r.LoanID] > r.Round {
 		return res // a redelivered share: booked already
 	}
+	if _, err := toMinor(*r.Amount, t.Currency); err != nil || p.loan(r.LoanID).inexact || t.Currency != p.loanCurrency(r.LoanID) {
+		reason := inexactReason
+		if err != nil {
+			reason = err.Error()
+		} else if !p.loan(r.LoanID).inexact {
+			reason = "loan " + r.LoanID + " is not in " + t.Currency + " (or unknown)"
+		}
+		t.Amount = *r.Amount
+		p.emit(&res, p.park(now, t, r.LoanID, reason, ledger.Transit, r.Round))
+		return res
+	}
 	if t.Direction == recon.Credit {
 		p.emit(&res, p.allocate(now, r.LoanID, t, *r.Amount, ledger.Transit, EntryRematchIn, r))
 		p.resolveWaiting(&res, now, r.LoanID, t)
@@ -775,6 +805,15 @@ func (p *Poster) rematchIn(now time.Time, r Routed) Result {
 	}
 	p.takeBack(&res, now, r.LoanID, t, *r.Amount, EntryTakeBack, r)
 	return res
+}
+
+// loanCurrency is the currency of a known loan, "" for an unknown one.
+func (p *Poster) loanCurrency(id string) string {
+	off, ok := p.loans.find(keyID, id)
+	if !ok {
+		return ""
+	}
+	return p.loans.view(off).currency
 }
 
 // takeBack books amount back from a loan to transit, undoing the waterfall

@@ -118,6 +118,7 @@ func serve(ctx context.Context, name string, args []string, want components) int
 	}
 	if want.ingest {
 		in := ingest.New(producer, kc, ingest.NewMetrics(reg))
+		in.SpoolDir = filepath.Join(s.dataDir, "dead-letters")
 		if err := in.LoadFiles(ctx); err != nil {
 			log.Warn("files published before are not remembered (identity keys still prevent double posting)", "err", err)
 		}

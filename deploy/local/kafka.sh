@@ -22,6 +22,9 @@
 #                                (default /tmp/recon-services)
 #   RECON_KAFKA_HEAP_OPTS        default "-Xmx512m -Xms256m"
 #   RECON_KAFKA_START_TIMEOUT_SECONDS  default 90
+#   RECON_KAFKA_PROXIED_PORT, RECON_KAFKA_PROXIED_ADVERTISED  both set: a second listener on
+#                                127.0.0.1:<port> that advertises <host:port> (a proxy in front of
+#                                it, for network-fault tests; make chaos)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -159,6 +162,12 @@ render_config() {
 	mkdir -p "$DIR" "$LOG_DIR"
 	sed -e "s#@DATA_DIR@#$DIR#g" -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
 		"$HERE/kafka/server.properties.in" >"$CONFIG.tmp"
+	if [ -n "${RECON_KAFKA_PROXIED_PORT:-}" ] && [ -n "${RECON_KAFKA_PROXIED_ADVERTISED:-}" ]; then
+		# a second listener whose clients are told to come back through a proxy (fault tests)
+		sed -i -e "s#^listeners=\(.*\)#listeners=\1,PROXIED://127.0.0.1:$RECON_KAFKA_PROXIED_PORT#" \
+			-e "s#^advertised.listeners=\(.*\)#advertised.listeners=\1,PROXIED://$RECON_KAFKA_PROXIED_ADVERTISED#" \
+			-e "s#^listener.security.protocol.map=\(.*\)#listener.security.protocol.map=\1,PROXIED:PLAINTEXT#" "$CONFIG.tmp"
+	fi
 	mv "$CONFIG.tmp" "$CONFIG"
 }
 

@@ -1,7 +1,6 @@
 package iso20022
 
 import (
-	"encoding/xml"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,10 +10,10 @@ import (
 )
 
 // camt reads a camt.052/053/054 message: GrpHdr, then each Rpt/Stmt/Ntfctn.
-func (r *reader) camt(start xml.StartElement) error {
+func (r *reader) camt(start string) error {
 	n := 0
-	err := r.children(start, func(se xml.StartElement) error {
-		switch se.Name.Local {
+	err := r.children(start, func(se string) error {
+		switch se {
 		case "GrpHdr":
 			root, err := r.subtree(se)
 			if err != nil {
@@ -30,7 +29,7 @@ func (r *reader) camt(start xml.StartElement) error {
 		return r.skip(se)
 	})
 	if err == nil && n == 0 {
-		return r.fail(r.sub(start.Name.Local), "no Stmt, Rpt or Ntfctn in the message")
+		return r.fail(r.sub(start), "no Stmt, Rpt or Ntfctn in the message")
 	}
 	return err
 }
@@ -63,10 +62,10 @@ func (s *stmt) addCcy(c string) {
 	s.ccys = append(s.ccys, c)
 }
 
-func (r *reader) statement(start xml.StartElement, index int) error {
+func (r *reader) statement(start string, index int) error {
 	s := &stmt{index: index}
-	err := r.children(start, func(se xml.StartElement) error {
-		switch se.Name.Local {
+	err := r.children(start, func(se string) error {
+		switch se {
 		case "Id", "ElctrncSeqNb", "LglSeqNb", "CreDtTm", "FrToDt", "Acct", "Bal", "Ntry":
 		default:
 			return r.skip(se)
@@ -76,7 +75,7 @@ func (r *reader) statement(start xml.StartElement, index int) error {
 			return err
 		}
 		t := &r.t
-		switch se.Name.Local {
+		switch se {
 		case "Id":
 			s.id = t.str(root, "")
 		case "ElctrncSeqNb":
@@ -112,18 +111,18 @@ func (r *reader) statement(start xml.StartElement, index int) error {
 
 func (r *reader) balance(n int32, s *stmt) error {
 	t := &r.t
-	amt, ccy, err := r.amount(n, "Amt")
+	amt, ccy, ok, err := r.amount(n, "Amt")
 	if err != nil {
 		return err
 	}
-	if amt == nil {
+	if !ok {
 		return r.failAt(n, "balance without Amt")
 	}
 	dir, err := r.indicator(n)
 	if err != nil {
 		return err
 	}
-	b := &balance{amt: *amt, ccy: ccy}
+	b := &balance{amt: amt, ccy: ccy}
 	if dir == recon.Debit {
 		b.amt = b.amt.Neg()
 	}
@@ -207,19 +206,34 @@ func (r *reader) entry(n int32, s *stmt) error {
 			s.debits = s.debits.Add(e.amt)
 		}
 	}
+	entryAmt := e.amt // shared by the entry's records
 	base := recon.BankTransaction{
 		Type: recon.TypeTransaction, Source: r.source, MessageID: r.msgID, AccountIBAN: s.iban,
 		Direction: e.dir, Currency: e.ccy, Status: e.status, BookingDate: e.booking, ValueDate: e.value,
-		EntryReference: e.ref, EntryAmount: &e.amt, Reversal: e.reversal, BankTxCode: e.code,
+		EntryReference: e.ref, EntryAmount: &entryAmt, Reversal: e.reversal, BankTxCode: e.code,
 	}
-	fallback := e.ref
-	if fallback == "" {
-		fallback = fmt.Sprintf("%s/%d/%d", r.msgID, s.index, s.entries)
+	// The entry's fallback reference and key are needed only when a record
+	// has no reference of its own, or for charges and remainders.
+	var fallback, entryKey string
+	var haveKey bool
+	fallbackRef := func() string {
+		if fallback == "" {
+			if fallback = e.ref; fallback == "" {
+				fallback = r.msgID + "/" + strconv.Itoa(s.index) + "/" + strconv.Itoa(s.entries)
+			}
+		}
+		return fallback
 	}
-	entryKey := recon.IdentityKey(recon.BankTransaction{AccountIBAN: s.iban, Direction: e.dir, BankReference: e.bankRef, EntryReference: fallback})
+	key := func() string {
+		if !haveKey {
+			entryKey, haveKey = recon.IdentityKey(recon.BankTransaction{AccountIBAN: s.iban, Direction: e.dir, BankReference: e.bankRef, EntryReference: fallbackRef()}), true
+		}
+		return entryKey
+	}
 
-	var details []int32
+	details := r.details[:0]
 	t.each(n, "NtryDtls", func(nd int32) { t.each(nd, "TxDtls", func(d int32) { details = append(details, d) }) })
+	r.details = details
 
 	recs := r.recs[:0]
 	var charges []recon.BankTransaction
@@ -229,7 +243,7 @@ func (r *reader) entry(n int32, s *stmt) error {
 		rec.BankReference = e.bankRef
 		rec.Charges = e.charges
 		if rec.ID = recon.IdentityKey(rec); rec.ID == "" {
-			rec.ID = recon.IdentityKey(recon.BankTransaction{AccountIBAN: s.iban, Direction: e.dir, EntryReference: fallback})
+			rec.ID = recon.IdentityKey(recon.BankTransaction{AccountIBAN: s.iban, Direction: e.dir, EntryReference: fallbackRef()})
 		}
 		recs = append(recs, rec)
 	}
@@ -238,17 +252,27 @@ func (r *reader) entry(n int32, s *stmt) error {
 		if err != nil {
 			return err
 		}
-		ref := fallback + "#" + strconv.Itoa(i+1)
-		if e.ref == "" && len(details) == 1 {
-			ref = fallback
+		ref := func() string {
+			if e.ref == "" && len(details) == 1 {
+				return fallbackRef()
+			}
+			return fallbackRef() + "#" + strconv.Itoa(i+1)
 		}
-		forced := recon.IdentityKey(recon.BankTransaction{AccountIBAN: s.iban, Direction: rec.Direction, EntryReference: ref})
-		k := rec
-		k.EntryReference = ref
-		rec.ID = recon.IdentityKey(k)
+		// The key of the record with ref as its entry reference; the
+		// reference counts only when the record has no other.
+		own := rec.EntryReference
+		rec.EntryReference = ""
+		rec.ID = recon.IdentityKey(rec)
+		rec.EntryReference = own
+		if rec.ID == "" {
+			k := rec
+			k.EntryReference = ref()
+			rec.ID = recon.IdentityKey(k)
+		}
 		for _, p := range recs {
 			if p.ID == rec.ID {
-				rec.ID = forced
+				rec.ID = recon.IdentityKey(recon.BankTransaction{AccountIBAN: s.iban, Direction: rec.Direction, EntryReference: ref()})
+				break
 			}
 		}
 		recs = append(recs, rec)
@@ -257,26 +281,29 @@ func (r *reader) entry(n int32, s *stmt) error {
 		}
 	}
 	if len(details) > 0 && len(charges) == 0 && e.charges != nil && e.charges.Currency == e.ccy {
-		charges = append(charges, chargeRecord(base, entryKey, e.charges.Amount))
+		charges = append(charges, chargeRecord(base, key(), e.charges.Amount))
 	}
-	want := signed(e.dir, e.amt)
-	diff := want.Sub(sum(recs))
-	if !diff.IsZero() && len(details) > 0 {
-		recs = append(recs, charges...)
-		diff = want.Sub(sum(recs))
-	}
-	if !diff.IsZero() {
-		rem := base
-		rem.ID = entryKey + ":remainder"
-		rem.Remainder = true
-		rem.Direction, rem.Amount = recon.Credit, diff
-		if diff.IsNegative() {
-			rem.Direction, rem.Amount = recon.Debit, diff.Neg()
+	// The common case, one record carrying the entry's amount, needs no sums.
+	if len(recs) != 1 || recs[0].Direction != e.dir || !recs[0].Amount.Equal(e.amt) {
+		want := signed(e.dir, e.amt)
+		diff := want.Sub(sum(recs))
+		if !diff.IsZero() && len(details) > 0 {
+			recs = append(recs, charges...)
+			diff = want.Sub(sum(recs))
 		}
-		recs = append(recs, rem)
+		if !diff.IsZero() {
+			rem := base
+			rem.ID = key() + ":remainder"
+			rem.Remainder = true
+			rem.Direction, rem.Amount = recon.Credit, diff
+			if diff.IsNegative() {
+				rem.Direction, rem.Amount = recon.Debit, diff.Neg()
+			}
+			recs = append(recs, rem)
+		}
 	}
 	if entryHook != nil {
-		entryHook(want, e.ccy, e.status, recs)
+		entryHook(signed(e.dir, e.amt), e.ccy, e.status, recs)
 	}
 	for _, rec := range recs {
 		r.sum.Transactions++
@@ -334,14 +361,14 @@ type head struct {
 func (r *reader) entryHead(n int32) (head, error) {
 	t := &r.t
 	var e head
-	amt, ccy, err := r.amount(n, "Amt")
+	amt, ccy, ok, err := r.amount(n, "Amt")
 	if err != nil {
 		return e, err
 	}
-	if amt == nil {
+	if !ok {
 		return e, r.failAt(n, "Ntry without Amt")
 	}
-	e.amt, e.ccy = *amt, ccy
+	e.amt, e.ccy = amt, ccy
 	if e.dir, err = r.indicator(n); err != nil {
 		return e, err
 	}
@@ -377,7 +404,7 @@ func (r *reader) entryHead(n int32) (head, error) {
 	e.bankRef = t.str(n, "AcctSvcrRef")
 	rv := strings.ToLower(t.str(n, "RvslInd"))
 	e.reversal = rv == "true" || rv == "1"
-	e.code = txCode(t, t.at(n, "BkTxCd"))
+	e.code = r.txCode(t.at(n, "BkTxCd"))
 	if e.charges, err = r.charges(n, e.ccy); err != nil {
 		return e, err
 	}
@@ -395,8 +422,8 @@ func (r *reader) detail(d int32, rec recon.BankTransaction, e head, s *stmt, sin
 		rec.Direction = dir
 	}
 	// Candidates for the amount, best first; the first in the entry currency wins.
-	var primary *recon.Money
-	found := false
+	var primary recon.Money
+	found, hasPrimary := false, false
 	for _, p := range []struct {
 		at   int32
 		name string
@@ -404,25 +431,24 @@ func (r *reader) detail(d int32, rec recon.BankTransaction, e head, s *stmt, sin
 		if p.at == none {
 			continue
 		}
-		a, c, err := r.amount(p.at, p.name)
+		a, c, ok, err := r.amount(p.at, p.name)
 		if err != nil {
 			return rec, err
 		}
-		if a == nil {
+		if !ok {
 			continue
 		}
-		if primary == nil {
-			primary = &recon.Money{Amount: *a, Currency: c}
+		if !hasPrimary {
+			primary, hasPrimary = recon.Money{Amount: a, Currency: c}, true
 		}
 		if c == e.ccy {
-			rec.Amount, found = *a, true
+			rec.Amount, found = a, true
 			break
 		}
 	}
 	if ia := t.at(d, "AmtDtls/InstdAmt"); ia != none {
-		a, c, _ := r.amount(ia, "Amt")
-		if a != nil {
-			rec.InstructedAmount = &recon.Money{Amount: *a, Currency: c}
+		if a, c, ok, _ := r.amount(ia, "Amt"); ok {
+			rec.InstructedAmount = &recon.Money{Amount: a, Currency: c}
 		}
 	}
 	if !found {
@@ -432,8 +458,9 @@ func (r *reader) detail(d int32, rec recon.BankTransaction, e head, s *stmt, sin
 		if single {
 			rec.Amount = e.amt
 		}
-		if primary != nil && rec.InstructedAmount == nil {
-			rec.InstructedAmount = primary
+		if hasPrimary && rec.InstructedAmount == nil {
+			m := primary
+			rec.InstructedAmount = &m
 		}
 	}
 	if rec.Charges, err = r.charges(d, e.ccy); err != nil {
@@ -448,7 +475,7 @@ func (r *reader) detail(d int32, rec recon.BankTransaction, e head, s *stmt, sin
 	}
 	rec.TransactionID = t.str(d, "Refs/TxId")
 	rec.MandateID = t.str(d, "Refs/MndtId")
-	if c := txCode(t, t.at(d, "BkTxCd")); c != "" {
+	if c := r.txCode(t.at(d, "BkTxCd")); c != "" {
 		rec.BankTxCode = c
 	}
 	rec.ReturnReason = t.str(d, "RtrInf/Rsn/Cd")
@@ -501,7 +528,7 @@ func normIBAN(s string) string { return strings.ToUpper(strings.ReplaceAll(s, " 
 func (r *reader) remittance(d int32, rec *recon.BankTransaction) {
 	t := &r.t
 	ri := t.at(d, "RmtInf")
-	var parts []string
+	parts := make([]string, 0, 4)
 	t.each(ri, "Ustrd", func(u int32) {
 		if s := strings.TrimSpace(t.nodes[u].text); s != "" {
 			parts = append(parts, s)
@@ -534,16 +561,16 @@ func (r *reader) charges(n int32, ccy string) (*recon.Money, error) {
 		if err != nil {
 			return
 		}
-		a, c, e := r.amount(at, "Amt")
+		a, c, ok, e := r.amount(at, "Amt")
 		if e != nil {
 			err = e
 			return
 		}
-		if a == nil {
+		if !ok {
 			return
 		}
 		if c == ccy {
-			total, any = total.Add(*a), true
+			total, any = total.Add(a), true
 		}
 	}
 	t.each(n, "Chrgs", func(c int32) {
@@ -567,39 +594,51 @@ func (r *reader) charges(n int32, ccy string) (*recon.Money, error) {
 	return &recon.Money{Amount: total, Currency: ccy}, nil
 }
 
-func txCode(t *tree, n int32) string {
+// txCode is a BkTxCd as "PMNT/RCDT/ESCT", else its proprietary code; the
+// few codes a file uses are joined once.
+func (r *reader) txCode(n int32) string {
+	t := &r.t
 	if n == none {
 		return ""
 	}
-	var parts []string
-	for _, p := range []string{"Domn/Cd", "Domn/Fmly/Cd", "Domn/Fmly/SubFmlyCd"} {
+	var parts [3]string
+	k := 0
+	for _, p := range [...]string{"Domn/Cd", "Domn/Fmly/Cd", "Domn/Fmly/SubFmlyCd"} {
 		if s := t.str(n, p); s != "" {
-			parts = append(parts, s)
+			parts[k], k = s, k+1
 		}
 	}
-	if len(parts) > 0 {
-		return strings.Join(parts, "/")
+	if k > 0 {
+		if c, ok := r.codes[parts]; ok {
+			return c
+		}
+		c := strings.Join(parts[:k], "/")
+		if r.codes == nil {
+			r.codes = make(map[[3]string]string)
+		}
+		if len(r.codes) < 1024 {
+			r.codes[parts] = c
+		}
+		return c
 	}
 	return t.str(n, "Prtry/Cd")
 }
 
-// amount reads the single child name of n as an amount with its Ccy; nil
-// when absent, an error when present twice or malformed.
-func (r *reader) amount(n int32, name string) (*decimal.Decimal, string, error) {
+// amount reads the single child name of n as an amount with its Ccy; ok
+// is false when it is absent, an error when present twice or malformed.
+func (r *reader) amount(n int32, name string) (a decimal.Decimal, ccy string, ok bool, err error) {
 	t := &r.t
-	switch t.count(n, name) {
-	case 0:
-		return nil, "", nil
-	case 1:
-	default:
-		second := t.nodes[t.child(n, name)].next
-		for t.nodes[second].name != name {
-			second = t.nodes[second].next
-		}
-		return nil, "", r.failAt(second, fmt.Sprintf("%s appears more than once", name))
+	first := t.child(n, name)
+	if first == none {
+		return a, "", false, nil
 	}
-	a, c, err := r.amountNode(t.child(n, name))
-	return &a, c, err
+	for second := t.nodes[first].next; second != none; second = t.nodes[second].next {
+		if t.nodes[second].name == name {
+			return a, "", false, r.failAt(second, name+" appears more than once")
+		}
+	}
+	a, ccy, err = r.amountNode(first)
+	return a, ccy, true, err
 }
 
 func (r *reader) amountNode(n int32) (decimal.Decimal, string, error) {
@@ -647,10 +686,23 @@ func (r *reader) date(n int32) (recon.Date, error) {
 		return "", nil
 	}
 	d := datePart(s)
-	if !d.Valid() {
+	if !r.validDate(d) {
 		return "", r.failAt(n, fmt.Sprintf("invalid date %q", s))
 	}
 	return d, nil
+}
+
+// validDate is d.Valid(), remembering the last valid date: a statement's
+// entries mostly share their dates.
+func (r *reader) validDate(d recon.Date) bool {
+	if d != "" && d == r.lastDate {
+		return true
+	}
+	if !d.Valid() {
+		return false
+	}
+	r.lastDate = d
+	return true
 }
 
 func datePart(s string) recon.Date {

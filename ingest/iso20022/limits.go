@@ -54,127 +54,30 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// limitError is returned by guard; Read turns it into an *Error wrapping ErrLimit.
+// limitError is returned by counter and the scanner; Read turns it into an
+// *Error wrapping ErrLimit.
 type limitError struct{ reason string }
 
 func (e *limitError) Error() string { return e.reason }
 
-// guard sits between the file and encoding/xml. encoding/xml buffers a whole
-// token (text, CDATA, comment, tag) before returning it, so a 400 MB text node
-// would be held in memory; guard lexes the raw bytes just enough to refuse any
-// token longer than MaxTextBytes before the decoder sees it, and refuses input
-// beyond MaxFileBytes.
-type guard struct {
-	r        io.Reader
-	maxFile  int64
-	maxToken int
-	n        int64
-	err      error
-
-	state int // lexer state, see below
-	run   int // bytes in the current token
-	match int // progress through an opener or terminator
+// counter counts the raw bytes of a file and refuses input beyond
+// MaxFileBytes; the scanner bounds each token (MaxTextBytes) itself.
+type counter struct {
+	r   io.Reader
+	max int64
+	n   int64
+	err error
 }
 
-const (
-	gText    = iota
-	gOpen    // just after '<'
-	gBang    // after "<!"
-	gTag     // in a tag or directive
-	gComment // in <!-- ... -->
-	gCDATA   // in <![CDATA[ ... ]]>
-	gPI      // in <? ... ?>
-)
-
-func (g *guard) Read(p []byte) (int, error) {
-	if g.err != nil {
-		return 0, g.err
+func (c *counter) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
 	}
-	n, err := g.r.Read(p)
-	g.n += int64(n)
-	if g.n > g.maxFile {
-		g.err = &limitError{fmt.Sprintf("file larger than MaxFileBytes (%d)", g.maxFile)}
-		return 0, g.err
-	}
-	for _, c := range p[:n] {
-		g.step(c)
-		if g.run > g.maxToken {
-			g.err = &limitError{fmt.Sprintf("text, tag, comment or CDATA longer than MaxTextBytes (%d)", g.maxToken)}
-			return 0, g.err
-		}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.max {
+		c.err = &limitError{fmt.Sprintf("file larger than MaxFileBytes (%d)", c.max)}
+		return 0, c.err
 	}
 	return n, err
-}
-
-func (g *guard) step(c byte) {
-	g.run++
-	switch g.state {
-	case gText:
-		if c == '<' {
-			g.state, g.run = gOpen, 1
-		}
-	case gOpen:
-		switch c {
-		case '!':
-			g.state, g.match = gBang, 0
-		case '?':
-			g.state, g.match = gPI, 0
-		case '>':
-			g.state, g.run = gText, 0
-		default:
-			g.state = gTag
-		}
-	case gBang:
-		// "--" opens a comment, "[CDATA[" a CDATA section, anything else is a directive.
-		switch {
-		case g.match == 0 && c == '-':
-			g.match = -1
-		case g.match == -1 && c == '-':
-			g.state, g.match = gComment, 0
-		case g.match >= 0 && g.match < 7 && c == "[CDATA["[g.match]:
-			g.match++
-			if g.match == 7 {
-				g.state, g.match = gCDATA, 0
-			}
-		default:
-			g.state = gTag
-			if c == '>' {
-				g.state, g.run = gText, 0
-			}
-		}
-	case gTag:
-		if c == '>' {
-			g.state, g.run = gText, 0
-		}
-	case gComment:
-		g.state, g.match = g.term(c, "-->", gComment)
-	case gCDATA:
-		g.state, g.match = g.term(c, "]]>", gCDATA)
-	case gPI:
-		g.state, g.match = g.term(c, "?>", gPI)
-	}
-}
-
-// term advances through a terminator such as "]]>"; on completion the lexer
-// is back in text.
-func (g *guard) term(c byte, t string, in int) (int, int) {
-	m := g.match
-	switch {
-	case c == t[m]:
-		m++
-	case c == t[0]:
-		// "]]]>" and "--->": stay on a partial match of the repeated first byte.
-		if m > 0 && t[0] == t[1] {
-			m = min(m, 2)
-		} else {
-			m = 1
-		}
-	default:
-		m = 0
-	}
-	if m == len(t) {
-		g.run = 0
-		return gText, 0
-	}
-	return in, m
 }

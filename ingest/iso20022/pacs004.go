@@ -1,7 +1,6 @@
 package iso20022
 
 import (
-	"encoding/xml"
 	"strconv"
 
 	"github.com/reconhq/recon"
@@ -9,11 +8,11 @@ import (
 
 // paymentReturn reads a pacs.004 (PmtRtr): one Return per TxInf. A Return's
 // ID is its RtrId, else "<message id>#<TxInf index>".
-func (r *reader) paymentReturn(start xml.StartElement) error {
+func (r *reader) paymentReturn(start string) error {
 	var settled recon.Date // GrpHdr/IntrBkSttlmDt, the default for every TxInf
 	n := 0
-	return r.children(start, func(se xml.StartElement) error {
-		switch se.Name.Local {
+	return r.children(start, func(se string) error {
+		switch se {
 		case "GrpHdr":
 			root, err := r.subtree(se)
 			if err != nil {
@@ -37,11 +36,11 @@ func (r *reader) paymentReturn(start xml.StartElement) error {
 
 func (r *reader) returnRecord(n int32, index int, settled recon.Date) error {
 	t := &r.t
-	amt, ccy, err := r.amount(n, "RtrdIntrBkSttlmAmt")
+	amt, ccy, ok, err := r.amount(n, "RtrdIntrBkSttlmAmt")
 	if err != nil {
 		return err
 	}
-	if amt == nil {
+	if !ok {
 		return r.failAt(n, "TxInf without RtrdIntrBkSttlmAmt")
 	}
 	d, err := r.dateText(n, "IntrBkSttlmDt")
@@ -57,7 +56,7 @@ func (r *reader) returnRecord(n int32, index int, settled recon.Date) error {
 	}
 	ret := recon.Return{
 		Type: recon.TypeReturn, ID: id, Source: r.source, MessageID: r.msgID,
-		OriginalEndToEndID: t.str(n, "OrgnlEndToEndId"), ReturnedAmount: *amt, Currency: ccy,
+		OriginalEndToEndID: t.str(n, "OrgnlEndToEndId"), ReturnedAmount: amt, Currency: ccy,
 		ReasonCode: code(t, t.at(n, "RtrRsnInf/Rsn")), SettlementDate: d,
 	}
 	r.sum.Returns++
@@ -71,7 +70,7 @@ func (r *reader) dateText(n int32, name string) (recon.Date, error) {
 		return "", nil
 	}
 	d := recon.Date(s)
-	if !d.Valid() {
+	if !r.validDate(d) {
 		return "", r.failAt(r.t.child(n, name), "invalid date "+strconv.Quote(s))
 	}
 	return d, nil

@@ -1,8 +1,6 @@
 package iso20022
 
 import (
-	"encoding/xml"
-
 	"github.com/reconhq/recon"
 )
 
@@ -10,10 +8,10 @@ import (
 // (FIToFIPmtStsRpt): one StatusReport per group, payment-info and
 // transaction status present. pacs.002 has TxInfAndSts under the message,
 // pain.002 under OrgnlPmtInfAndSts; both are read wherever they are.
-func (r *reader) statusReport(start xml.StartElement) error {
+func (r *reader) statusReport(start string) error {
 	var group string // the original message id of the last OrgnlGrpInfAndSts
-	return r.children(start, func(se xml.StartElement) error {
-		switch se.Name.Local {
+	return r.children(start, func(se string) error {
+		switch se {
 		case "GrpHdr":
 			root, err := r.subtree(se)
 			if err != nil {
@@ -44,7 +42,7 @@ func (r *reader) statusReport(start xml.StartElement) error {
 
 // paymentInfo reads one OrgnlPmtInfAndSts, its own status first, then its
 // transactions one at a time.
-func (r *reader) paymentInfo(start xml.StartElement, group string) error {
+func (r *reader) paymentInfo(start string, group string) error {
 	var id, sts, why string
 	sent := false
 	flush := func() error {
@@ -54,15 +52,15 @@ func (r *reader) paymentInfo(start xml.StartElement, group string) error {
 		sent = true
 		return r.sendStatus(recon.StatusReport{OriginalMessageID: group, OriginalPaymentInfoID: id, Status: sts, Reason: why, Level: "payment_info"})
 	}
-	err := r.children(start, func(se xml.StartElement) error {
-		switch se.Name.Local {
+	err := r.children(start, func(se string) error {
+		switch se {
 		case "OrgnlPmtInfId", "PmtInfSts", "StsRsnInf":
 			root, err := r.subtree(se)
 			if err != nil {
 				return err
 			}
 			t := &r.t
-			switch se.Name.Local {
+			switch se {
 			case "OrgnlPmtInfId":
 				id = t.str(root, "")
 			case "PmtInfSts":
@@ -87,7 +85,7 @@ func (r *reader) paymentInfo(start xml.StartElement, group string) error {
 	return flush()
 }
 
-func (r *reader) txStatus(start xml.StartElement, group, pmtInf string) error {
+func (r *reader) txStatus(start string, group, pmtInf string) error {
 	root, err := r.subtree(start)
 	if err != nil {
 		return err

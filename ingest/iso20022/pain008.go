@@ -1,7 +1,6 @@
 package iso20022
 
 import (
-	"encoding/xml"
 	"fmt"
 	"strconv"
 
@@ -28,7 +27,7 @@ type initHeader struct {
 }
 
 // initiation reads a CstmrDrctDbtInitn or CstmrCdtTrfInitn.
-func (r *reader) initiation(start xml.StartElement, kind recon.ExpectedKind) error {
+func (r *reader) initiation(start string, kind recon.ExpectedKind) error {
 	var (
 		nb, count   int
 		hasNb       bool
@@ -36,10 +35,10 @@ func (r *reader) initiation(start xml.StartElement, kind recon.ExpectedKind) err
 		sum         decimal.Decimal
 		grpHdrStart int64
 	)
-	err := r.children(start, func(se xml.StartElement) error {
-		switch se.Name.Local {
+	err := r.children(start, func(se string) error {
+		switch se {
 		case "GrpHdr":
-			grpHdrStart = r.dec.InputOffset()
+			grpHdrStart = r.sc.offset()
 			root, err := r.subtree(se)
 			if err != nil {
 				return err
@@ -58,7 +57,7 @@ func (r *reader) initiation(start xml.StartElement, kind recon.ExpectedKind) err
 	if err != nil {
 		return err
 	}
-	where := r.sub(start.Name.Local) + "/GrpHdr"
+	where := r.sub(start) + "/GrpHdr"
 	if hasNb && nb != count {
 		return &Error{File: r.file, Path: where + "/NbOfTxs", Offset: grpHdrStart, Reason: fmt.Sprintf("NbOfTxs %d, but the file has %d transactions", nb, count)}
 	}
@@ -92,21 +91,21 @@ func (r *reader) counts(n int32) (int, bool, *decimal.Decimal, error) {
 
 // paymentInstruction reads one PmtInf: its header elements (which the
 // schemas put before the transactions), then one transaction at a time.
-func (r *reader) paymentInstruction(start xml.StartElement, kind recon.ExpectedKind) (int, decimal.Decimal, error) {
+func (r *reader) paymentInstruction(start string, kind recon.ExpectedKind) (int, decimal.Decimal, error) {
 	var h initHeader
 	count, sum := 0, decimal.Zero
-	at := r.dec.InputOffset()
+	at := r.sc.offset()
 	txName := "DrctDbtTxInf"
 	if kind == recon.Disbursement {
 		txName = "CdtTrfTxInf"
 	}
-	err := r.children(start, func(se xml.StartElement) error {
+	err := r.children(start, func(se string) error {
 		root, err := r.subtree(se)
 		if err != nil {
 			return err
 		}
 		t := &r.t
-		switch se.Name.Local {
+		switch se {
 		case txName:
 			count++
 			amt, err := r.instruction(root, kind, h)
@@ -116,7 +115,7 @@ func (r *reader) paymentInstruction(start xml.StartElement, kind recon.ExpectedK
 			h.pmtInfID = t.str(root, "")
 		case "NbOfTxs", "CtrlSum":
 			s := t.str(root, "")
-			if se.Name.Local == "NbOfTxs" {
+			if se == "NbOfTxs" {
 				v, err := strconv.Atoi(s)
 				if err != nil || v < 0 {
 					return r.failAt(root, "NbOfTxs "+strconv.Quote(s)+" is not a count")
@@ -150,7 +149,7 @@ func (r *reader) paymentInstruction(start xml.StartElement, kind recon.ExpectedK
 			h.requested, err = r.date(root)
 			return err
 		case "CdtrAcct", "DbtrAcct":
-			if (se.Name.Local == "CdtrAcct") == (kind == recon.Collection) {
+			if (se == "CdtrAcct") == (kind == recon.Collection) {
 				h.account = normIBAN(t.str(root, "Id/IBAN"))
 			}
 		}
@@ -159,7 +158,7 @@ func (r *reader) paymentInstruction(start xml.StartElement, kind recon.ExpectedK
 	if err != nil {
 		return count, sum, err
 	}
-	where := r.sub(start.Name.Local)
+	where := r.sub(start)
 	if h.hasNb && h.nb != count {
 		return count, sum, &Error{File: r.file, Path: where + "/NbOfTxs", Offset: at, Reason: fmt.Sprintf("NbOfTxs %d, but payment information %q has %d transactions", h.nb, h.pmtInfID, count)}
 	}
@@ -179,11 +178,11 @@ func (r *reader) instruction(n int32, kind recon.ExpectedKind, h initHeader) (de
 			return decimal.Zero, r.failAt(n, "CdtTrfTxInf without Amt")
 		}
 	}
-	amt, ccy, err := r.amount(amtAt, "InstdAmt")
+	amt, ccy, ok, err := r.amount(amtAt, "InstdAmt")
 	if err != nil {
 		return decimal.Zero, err
 	}
-	if amt == nil {
+	if !ok {
 		return decimal.Zero, r.failAt(n, "transaction without InstdAmt")
 	}
 	e2e := t.str(n, "PmtId/EndToEndId")
@@ -195,11 +194,11 @@ func (r *reader) instruction(n int32, kind recon.ExpectedKind, h initHeader) (de
 		return decimal.Zero, err
 	}
 	e := recon.Expected{
-		Type: recon.TypeExpected, ID: e2e, Kind: kind, Amount: *amt, Currency: ccy,
+		Type: recon.TypeExpected, ID: e2e, Kind: kind, Amount: amt, Currency: ccy,
 		MandateID: t.str(n, "DrctDbtTx/MndtRltdInf/MndtId"), MandateSigned: signed,
 		SequenceType: h.seqTp, Scheme: h.scheme, RequestedDate: h.requested, MessageID: r.msgID,
 		PaymentInfoID: h.pmtInfID, AccountIBAN: h.account, Status: recon.ExpectedOpen,
 	}
 	r.sum.Expected++
-	return *amt, r.send(e)
+	return amt, r.send(e)
 }

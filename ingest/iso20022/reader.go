@@ -3,7 +3,8 @@
 // reports and pacs.004 returns, in every version banks send — into recon
 // records, streaming one entry at a time.
 //
-// The reader walks encoding/xml tokens; only one bounded unit (an Ntry, a
+// The reader walks the tokens of its own XML scanner (scan.go), which
+// accepts what encoding/xml does; only one bounded unit (an Ntry, a
 // Bal, a TxInfAndSts, a TxInf) is held in memory at a time, so memory does
 // not grow with file size. Amounts are exact decimals read from the XML
 // text. Everything from outside is bounded by Limits, and a file is
@@ -31,7 +32,6 @@
 package iso20022
 
 import (
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -100,13 +100,11 @@ var messageElement = map[string]string{
 // files). An error from emit is returned as is.
 func Read(r io.Reader, name string, lim Limits, emit func(rec any) error) (Summary, error) {
 	lim = lim.withDefaults()
-	g := &guard{r: r, maxFile: lim.MaxFileBytes, maxToken: lim.MaxTextBytes}
-	dec := xml.NewDecoder(g)
-	dec.CharsetReader = charsetReader
-	rd := &reader{file: name, lim: lim, dec: dec, g: g, emit: emit}
+	src := &counter{r: r, max: lim.MaxFileBytes}
+	rd := &reader{file: name, lim: lim, sc: newScanner(src, lim.MaxTextBytes), emit: emit}
 	rd.sum.File = name
 	err := rd.run()
-	rd.sum.Bytes = g.n
+	rd.sum.Bytes = src.n
 	rd.sum.Elements = rd.elements
 	return rd.sum, err
 }
@@ -128,8 +126,7 @@ func ReadAll(r io.Reader, name string, lim Limits) ([]any, Summary, error) {
 type reader struct {
 	file     string
 	lim      Limits
-	dec      *xml.Decoder
-	g        *guard
+	sc       *scanner
 	emit     func(any) error
 	stack    []frame
 	elements int
@@ -140,7 +137,11 @@ type reader struct {
 	sawDoc   bool
 	emitErr  error
 	recs     []recon.BankTransaction
-	cur      *int32 // the open node while a unit is read into r.t
+	details  []int32
+	codes    map[[3]string]string // bank transaction codes joined
+	lastDate recon.Date           // the last date found valid
+	inUnit   bool                 // a unit is being read into r.t
+	cur      int32                // its open node
 }
 
 type frame struct {
@@ -181,44 +182,45 @@ func (r *reader) document() error {
 		if err != nil {
 			return err
 		}
-		switch v := tok.(type) {
-		case xml.StartElement:
-			if err := r.root(v); err != nil {
+		switch tok {
+		case tokStart:
+			name := r.sc.name.local
+			if err := r.root(name); err != nil {
 				return err
 			}
 			if !r.sawDoc {
-				return r.fail(v.Name.Local, "no ISO 20022 Document element")
+				return r.fail(name, "no ISO 20022 Document element")
 			}
 			return r.trailer()
-		case xml.CharData:
-			if !blank(v) {
+		case tokText:
+			if !blank(r.sc.text) {
 				return r.fail("", "text before the root element")
 			}
 		}
 	}
 }
 
-func (r *reader) root(start xml.StartElement) error {
-	if start.Name.Local == "Document" {
-		return r.message(start)
+func (r *reader) root(name string) error {
+	if name == "Document" {
+		return r.message(name)
 	}
-	return r.wrapper(start)
+	return r.wrapper(name)
 }
 
 // wrapper descends an envelope (BizMsgEnvlp, <message>, RequestPayload, ...)
 // to its Document, skipping the AppHdr.
-func (r *reader) wrapper(start xml.StartElement) error {
-	return r.children(start, func(se xml.StartElement) error {
-		switch se.Name.Local {
+func (r *reader) wrapper(name string) error {
+	return r.children(name, func(name string) error {
+		switch name {
 		case "Document":
 			if r.sawDoc {
 				return r.fail(r.sub("Document"), "second Document in one file")
 			}
-			return r.message(se)
+			return r.message(name)
 		case "AppHdr":
-			return r.skip(se)
+			return r.skip(name)
 		}
-		return r.wrapper(se)
+		return r.wrapper(name)
 	})
 }
 
@@ -233,21 +235,22 @@ func (r *reader) trailer() error {
 		if err != nil {
 			return err
 		}
-		switch v := tok.(type) {
-		case xml.StartElement:
-			return r.fail(v.Name.Local, "second root element after the document")
-		case xml.CharData:
-			if !blank(v) {
+		switch tok {
+		case tokStart:
+			return r.fail(r.sc.name.local, "second root element after the document")
+		case tokText:
+			if !blank(r.sc.text) {
 				return r.fail("", "trailing text after the root element")
 			}
 		}
 	}
 }
 
-// message sniffs the message kind from the Document namespace and reads it.
-func (r *reader) message(start xml.StartElement) error {
+// message sniffs the message kind from the Document namespace and reads it;
+// it is called on the Document start tag, whose attributes are still at hand.
+func (r *reader) message(name string) error {
 	r.sawDoc = true
-	ns := start.Name.Space
+	ns := r.sc.nsOf(r.sc.name, true)
 	if ns == "" {
 		return r.fail(r.sub("Document"), "Document has no namespace, so the message kind is unknown")
 	}
@@ -262,13 +265,13 @@ func (r *reader) message(start xml.StartElement) error {
 		ok = false
 	}
 	if !ok {
-		return &Error{File: r.file, Path: r.path() + "/Document", Offset: r.dec.InputOffset(),
+		return &Error{File: r.file, Path: r.path() + "/Document", Offset: r.sc.offset(),
 			Reason: fmt.Sprintf("%s is not read by this reader (camt.052/053/054, pain.002, pacs.002, pacs.004, pain.008, pain.001.001.10+ are)", r.source), Err: ErrUnsupported}
 	}
 	seen := false
-	err := r.children(start, func(se xml.StartElement) error {
-		if seen || !isMessage(se.Name.Local, want) {
-			return r.fail(r.sub(se.Name.Local), fmt.Sprintf("unexpected element %s in a %s Document (want one %s)", se.Name.Local, r.source, want))
+	err := r.children(name, func(se string) error {
+		if seen || !isMessage(se, want) {
+			return r.fail(r.sub(se), fmt.Sprintf("unexpected element %s in a %s Document (want one %s)", se, r.source, want))
 		}
 		seen = true
 		switch msg {
@@ -304,10 +307,11 @@ func (r *reader) sub(name string) string {
 	return name
 }
 
-// children pushes start and calls fn for each child element; fn must read
-// the child to its end (subtree, skip or children).
-func (r *reader) children(start xml.StartElement, fn func(xml.StartElement) error) error {
-	if err := r.push(start); err != nil {
+// children pushes the element just started, named name, and calls fn for
+// each child element; fn must read the child to its end (subtree, skip or
+// children).
+func (r *reader) children(name string, fn func(name string) error) error {
+	if err := r.push(name); err != nil {
 		return err
 	}
 	for {
@@ -315,12 +319,12 @@ func (r *reader) children(start xml.StartElement, fn func(xml.StartElement) erro
 		if err != nil {
 			return err
 		}
-		switch v := tok.(type) {
-		case xml.StartElement:
-			if err := fn(v); err != nil {
+		switch tok {
+		case tokStart:
+			if err := fn(r.sc.name.local); err != nil {
 				return err
 			}
-		case xml.EndElement:
+		case tokEnd:
 			r.stack = r.stack[:len(r.stack)-1]
 			return nil
 		}
@@ -328,35 +332,35 @@ func (r *reader) children(start xml.StartElement, fn func(xml.StartElement) erro
 }
 
 // skip reads past an element the reader does not need, still within limits.
-func (r *reader) skip(start xml.StartElement) error {
+func (r *reader) skip(name string) error {
 	depth := 1
 	if len(r.stack)+depth > r.lim.MaxDepth {
-		return r.limit(r.sub(start.Name.Local), fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
+		return r.limit(r.sub(name), fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
 	}
 	for depth > 0 {
 		tok, err := r.next()
 		if err != nil {
 			return err
 		}
-		switch v := tok.(type) {
-		case xml.StartElement:
+		switch tok {
+		case tokStart:
 			depth++
 			if len(r.stack)+depth > r.lim.MaxDepth {
-				return r.limit(r.sub(start.Name.Local)+"/…/"+v.Name.Local, fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
+				return r.limit(r.sub(name)+"/…/"+r.sc.name.local, fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
 			}
-		case xml.EndElement:
+		case tokEnd:
 			depth--
 		}
 	}
 	return nil
 }
 
-func (r *reader) push(se xml.StartElement) error {
-	idx := r.childIndex(se.Name.Local)
+func (r *reader) push(name string) error {
+	idx := r.childIndex(name)
 	if len(r.stack)+1 > r.lim.MaxDepth {
-		return r.limit(r.sub(se.Name.Local), fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
+		return r.limit(r.sub(name), fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
 	}
-	r.stack = append(r.stack, frame{name: se.Name.Local, idx: idx})
+	r.stack = append(r.stack, frame{name: name, idx: idx})
 	return nil
 }
 
@@ -374,9 +378,12 @@ func (r *reader) childIndex(name string) int {
 	return f.counts[name]
 }
 
-func (r *reader) path() string {
+func (r *reader) path() string { return r.pathTo(len(r.stack)) }
+
+// pathTo is the path of the outermost n open elements.
+func (r *reader) pathTo(n int) string {
 	var b strings.Builder
-	for i, f := range r.stack {
+	for i, f := range r.stack[:n] {
 		if i > 0 {
 			b.WriteByte('/')
 		}
@@ -385,65 +392,72 @@ func (r *reader) path() string {
 	return b.String()
 }
 
-// token is the next token, counted and checked; io.EOF at the end.
-func (r *reader) token() (xml.Token, error) {
-	tok, err := r.dec.Token()
-	if err != nil {
-		if err == io.EOF {
-			return nil, io.EOF
+// token is the next element, end or text token, counted and checked
+// (comments and processing instructions are passed over); io.EOF at the end.
+func (r *reader) token() (tokKind, error) {
+	for {
+		tok, err := r.sc.next()
+		if err != nil {
+			return tok, r.scanError(err)
 		}
-		var le *limitError
-		if errors.As(err, &le) {
-			return nil, r.limit(r.where(), le.reason)
+		switch tok {
+		case tokEOF:
+			return tok, io.EOF
+		case tokComment, tokProcInst:
+			continue
+		case tokStart:
+			r.elements++
+			if r.elements > r.lim.MaxElements {
+				return tok, r.limit(r.where()+"/"+r.sc.name.local, fmt.Sprintf("more than MaxElements (%d) elements", r.lim.MaxElements))
+			}
 		}
-		var se *xml.SyntaxError
-		if errors.As(err, &se) {
-			return nil, r.fail(r.where(), "malformed XML: line "+strconv.Itoa(se.Line)+": "+se.Msg)
-		}
-		return nil, r.fail(r.where(), err.Error())
+		return tok, nil
 	}
-	switch v := tok.(type) {
-	case xml.StartElement:
-		r.elements++
-		if r.elements > r.lim.MaxElements {
-			return nil, r.limit(r.where()+"/"+v.Name.Local, fmt.Sprintf("more than MaxElements (%d) elements", r.lim.MaxElements))
-		}
-	case xml.Directive:
-		return nil, r.fail(r.where(), "DOCTYPE, ENTITY and other directives are refused")
+}
+
+// scanError gives a scanner error the coordinates of where it happened.
+func (r *reader) scanError(err error) error {
+	var le *limitError
+	if errors.As(err, &le) {
+		return r.limit(r.where(), le.reason)
 	}
-	return tok, nil
+	var se *syntaxError
+	if errors.As(err, &se) {
+		return r.fail(r.where(), "malformed XML: line "+strconv.Itoa(se.line)+": "+se.msg)
+	}
+	return r.fail(r.where(), err.Error())
 }
 
 // next is token inside an element, where the end of input is an error.
-func (r *reader) next() (xml.Token, error) {
+func (r *reader) next() (tokKind, error) {
 	tok, err := r.token()
 	if err == io.EOF {
-		return nil, r.fail(r.path(), "unexpected end of file")
+		return tok, r.fail(r.path(), "unexpected end of file")
 	}
 	return tok, err
 }
 
 // where is the path of the innermost open element, inside a unit too.
 func (r *reader) where() string {
-	if r.cur != nil {
-		return r.t.pathOf(*r.cur)
+	if r.inUnit {
+		return r.t.pathOf(r, r.cur)
 	}
 	return r.path()
 }
 
 func (r *reader) fail(path, reason string) error {
-	return &Error{File: r.file, Path: path, Offset: r.dec.InputOffset(), Reason: reason}
+	return &Error{File: r.file, Path: path, Offset: r.sc.offset(), Reason: reason}
 }
 
 func (r *reader) limit(path, reason string) error {
-	return &Error{File: r.file, Path: path, Offset: r.dec.InputOffset(), Reason: reason, Err: ErrLimit}
+	return &Error{File: r.file, Path: path, Offset: r.sc.offset(), Reason: reason, Err: ErrLimit}
 }
 
 // failAt is an error about node n of the current unit.
 func (r *reader) failAt(n int32, reason string) error {
-	off := r.dec.InputOffset()
+	off := r.sc.offset()
 	if n >= 0 && int(n) < len(r.t.nodes) {
 		off = r.t.nodes[n].off
 	}
-	return &Error{File: r.file, Path: r.t.pathOf(n), Offset: off, Reason: reason}
+	return &Error{File: r.file, Path: r.t.pathOf(r, n), Offset: off, Reason: reason}
 }

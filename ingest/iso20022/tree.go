@@ -1,8 +1,8 @@
 package iso20022
 
 import (
-	"encoding/xml"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -12,9 +12,10 @@ import (
 // unit, not the file. Elements are matched by local name, so prefixes and
 // namespaces inside the Document do not matter.
 type tree struct {
-	nodes  []node
-	prefix string // element path of the unit's parent
-	index  int    // the unit's index among its same-named siblings
+	nodes []node
+	depth int    // open elements of the reader above the unit: its path prefix
+	index int    // the unit's index among its same-named siblings
+	text  []byte // the unit's text while it is read, node after node
 }
 
 type node struct {
@@ -23,66 +24,96 @@ type node struct {
 	ccy                       string // the Ccy attribute, where amounts carry it
 	parent, first, last, next int32
 	off                       int64
+	from, to                  int32 // text in tree.text while the unit is read
+	split                     bool  // text not contiguous in tree.text: kept in text as it comes
 }
 
 const none = int32(-1)
 
-// subtree reads the element start has opened, to its end, into r.t.
-func (r *reader) subtree(start xml.StartElement) (int32, error) {
-	idx := r.childIndex(start.Name.Local)
+// subtree reads the element named name, just started, to its end, into r.t.
+// Its text is gathered in one buffer and becomes one string when the unit
+// is complete, each node's text a piece of it.
+func (r *reader) subtree(name string) (int32, error) {
+	idx := r.childIndex(name)
 	t := &r.t
-	t.nodes = t.nodes[:0]
-	t.prefix, t.index = r.path(), idx
-	t.add(start, none, r.dec.InputOffset())
+	t.nodes, t.text = t.nodes[:0], t.text[:0]
+	t.depth, t.index = len(r.stack), idx
+	t.add(name, r.sc.attrValue("Ccy"), none, r.sc.offset())
 	cur, depth := int32(0), len(r.stack)+1
-	r.cur = &cur
-	defer func() { r.cur = nil }()
+	r.inUnit, r.cur = true, 0
+	defer func() { r.inUnit = false }()
 	if depth > r.lim.MaxDepth {
-		return none, r.limit(t.pathOf(cur), fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
+		return none, r.limit(t.pathOf(r, cur), fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
 	}
 	for {
 		tok, err := r.next()
 		if err != nil {
 			return none, err
 		}
-		switch v := tok.(type) {
-		case xml.StartElement:
+		switch tok {
+		case tokStart:
 			if len(t.nodes) >= r.lim.MaxEntryElements {
-				return none, r.limit(t.pathOf(cur), fmt.Sprintf("%s has more than MaxEntryElements (%d) elements", start.Name.Local, r.lim.MaxEntryElements))
+				return none, r.limit(t.pathOf(r, cur), fmt.Sprintf("%s has more than MaxEntryElements (%d) elements", name, r.lim.MaxEntryElements))
 			}
 			depth++
 			if depth > r.lim.MaxDepth {
-				return none, r.limit(t.pathOf(cur)+"/"+v.Name.Local, fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
+				return none, r.limit(t.pathOf(r, cur)+"/"+r.sc.name.local, fmt.Sprintf("nesting deeper than MaxDepth (%d)", r.lim.MaxDepth))
 			}
-			cur = t.add(v, cur, r.dec.InputOffset())
-		case xml.CharData:
+			cur = t.add(r.sc.name.local, r.sc.attrValue("Ccy"), cur, r.sc.offset())
+			r.cur = cur
+		case tokText:
+			v := r.sc.text
 			n := &t.nodes[cur]
-			if n.text == "" && blank(v) {
+			have := len(n.text)
+			if !n.split {
+				have = int(n.to - n.from)
+			}
+			if have == 0 && blank(v) {
 				continue
 			}
-			if len(n.text)+len(v) > r.lim.MaxTextBytes {
-				return none, r.limit(t.pathOf(cur), fmt.Sprintf("text longer than MaxTextBytes (%d)", r.lim.MaxTextBytes))
+			if have+len(v) > r.lim.MaxTextBytes {
+				return none, r.limit(t.pathOf(r, cur), fmt.Sprintf("text longer than MaxTextBytes (%d)", r.lim.MaxTextBytes))
 			}
-			n.text += string(v)
-		case xml.EndElement:
+			if len(t.text)+len(v) > math.MaxInt32 {
+				return none, r.limit(t.pathOf(r, cur), name+" has more than 2 GiB of text")
+			}
+			switch {
+			case n.split:
+				n.text += string(v)
+			case have == 0 || int(n.to) == len(t.text):
+				if have == 0 {
+					n.from = int32(len(t.text))
+				}
+				t.text = append(t.text, v...)
+				n.to = int32(len(t.text))
+			default: // text around a child element: rare, kept apart
+				n.text, n.split = string(t.text[n.from:n.to])+string(v), true
+			}
+		case tokEnd:
 			depth--
 			if cur == 0 {
+				t.seal()
 				return 0, nil
 			}
 			cur = t.nodes[cur].parent
+			r.cur = cur
 		}
 	}
 }
 
-func (t *tree) add(se xml.StartElement, parent int32, off int64) int32 {
-	n := node{name: se.Name.Local, parent: parent, first: none, last: none, next: none, off: off}
-	for _, a := range se.Attr {
-		if a.Name.Local == "Ccy" {
-			n.ccy = a.Value
+// seal turns the unit's text into one string shared by its nodes.
+func (t *tree) seal() {
+	all := string(t.text)
+	for i := range t.nodes {
+		if n := &t.nodes[i]; !n.split {
+			n.text = all[n.from:n.to]
 		}
 	}
+}
+
+func (t *tree) add(name, ccy string, parent int32, off int64) int32 {
 	id := int32(len(t.nodes))
-	t.nodes = append(t.nodes, n)
+	t.nodes = append(t.nodes, node{name: name, ccy: ccy, parent: parent, first: none, last: none, next: none, off: off})
 	if parent != none {
 		p := &t.nodes[parent]
 		if p.last == none {
@@ -157,7 +188,7 @@ func (t *tree) count(n int32, name string) int {
 
 // pathOf is the element path of n, with sibling indices where an element
 // repeats ("Ntry[17]") or is of a repeatable kind.
-func (t *tree) pathOf(n int32) string {
+func (t *tree) pathOf(r *reader, n int32) string {
 	var parts []string
 	for c := n; c != none; c = t.nodes[c].parent {
 		nd := t.nodes[c]
@@ -176,7 +207,7 @@ func (t *tree) pathOf(n int32) string {
 		parts = append(parts, step(nd.name, idx))
 	}
 	var b strings.Builder
-	b.WriteString(t.prefix)
+	b.WriteString(r.pathTo(t.depth))
 	for i := len(parts) - 1; i >= 0; i-- {
 		if b.Len() > 0 {
 			b.WriteByte('/')

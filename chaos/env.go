@@ -1,0 +1,128 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// webhookSecret is the chaos run's bank webhook secret (whsec_ + base64).
+const webhookSecret = "whsec_Y2hhb3MtY2hhb3MtY2hhb3MtY2hhb3MtY2hhb3M="
+
+// Env is what scenarios act on: the services, the binary and the running
+// pipeline (one ingest, one matcher, one sink).
+type Env struct {
+	Svc    *Services
+	Bin    string
+	LogDir string
+	Tier   Tier
+	Seed   uint64
+	Logf   func(string, ...any)
+	ctx    context.Context
+
+	mu      sync.Mutex
+	Ingest  *Proc
+	Matcher *Proc
+	Sink    *Proc
+	runs    int
+}
+
+func (e *Env) ingestBase() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.Ingest.Base
+}
+
+// Checker over this env.
+func (e *Env) Checker() *Checker {
+	return &Checker{Brokers: e.Svc.Brokers(), CHHTTP: e.Svc.CHHTTP(), API: e.ingestBase}
+}
+
+// NewRun is a fresh run id (digits) and workload of n transactions.
+func (e *Env) NewRun(n int) *Workload {
+	e.runs++
+	run := fmt.Sprintf("%06d%03d", e.Seed%1_000_000, e.runs)
+	return Generate(e.Seed+uint64(e.runs), run, e.Tier.Loans, n)
+}
+
+func (e *Env) start(name string, args ...string) (*Proc, error) {
+	env := []string{"RECON_WEBHOOK_SECRETS=" + webhookSecret, "RECON_WEBHOOK_ACCOUNT_IBAN=FR7600000000000000000000000"}
+	p, err := Start(e.Bin, e.LogDir, name, env, append([]string{args[0], "--brokers", e.Svc.Brokers()}, args[1:]...)...)
+	if err != nil {
+		return nil, err
+	}
+	return p, p.Healthy(3 * time.Minute)
+}
+
+// StartIngest starts (or replaces) the ingest process.
+func (e *Env) StartIngest() error {
+	dir, _ := os.MkdirTemp(e.LogDir, "ingest-data")
+	p, err := e.start("ingest", "ingest", "--instance", "chaos-ingest", "--data-dir", dir)
+	e.mu.Lock()
+	e.Ingest = p
+	e.mu.Unlock()
+	return err
+}
+
+// StartMatcher starts a matcher with a stable instance name.
+func (e *Env) StartMatcher(instance string) (*Proc, error) {
+	return e.start("match-"+instance, "match", "--instance", instance)
+}
+
+// StartSink starts (or replaces) the ClickHouse sink.
+func (e *Env) StartSink() error {
+	p, err := e.start("sink", "sink", "--instance", "chaos-sink", "--clickhouse", e.Svc.CHProxy.Addr)
+	e.Sink = p
+	return err
+}
+
+func (e *Env) startPipeline() error {
+	if err := e.StartIngest(); err != nil {
+		return err
+	}
+	m, err := e.StartMatcher("m1")
+	e.Matcher = m
+	if err != nil {
+		return err
+	}
+	return e.StartSink()
+}
+
+// healPipeline restarts whatever a scenario left dead.
+func (e *Env) healPipeline() error {
+	if e.Ingest == nil || e.Ingest.Exited() {
+		if err := e.StartIngest(); err != nil {
+			return err
+		}
+	}
+	if e.Matcher == nil || e.Matcher.Exited() {
+		m, err := e.StartMatcher("m1")
+		e.Matcher = m
+		if err != nil {
+			return err
+		}
+	}
+	if e.Sink == nil || e.Sink.Exited() {
+		return e.StartSink()
+	}
+	return nil
+}
+
+func (e *Env) stopAll() {
+	for _, p := range []*Proc{e.Matcher, e.Sink, e.Ingest} {
+		if p != nil {
+			p.Stop()
+		}
+	}
+}
+
+// restartMatcher SIGKILLs the matcher and starts it again at once.
+func (e *Env) restartMatcher() error {
+	e.Matcher.Signal(syscall.SIGKILL)
+	m, err := Start(e.Bin, e.LogDir, "match-m1", nil, "match", "--brokers", e.Svc.Brokers(), "--instance", "m1")
+	e.Matcher = m
+	return err
+}

@@ -1,0 +1,121 @@
+package chaos
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+)
+
+func rebalanceStorm(e *Env) Row {
+	w := e.NewRun(e.Tier.Txns)
+	e.Matcher.Signal(syscall.SIGKILL) // a backlog, so the storm hits work in flight
+	if err := Publish(e.ingestBase, w, 3*time.Minute); err != nil {
+		return failRow(err)
+	}
+	m1, err := e.StartMatcher("m1")
+	e.Matcher = m1
+	if err != nil {
+		return failRow(err)
+	}
+	aborted := 0.0
+	changes := 0
+	cycles := max(1, int(e.Tier.Outage/(5*time.Second)))
+	for range cycles {
+		time.Sleep(time.Second) // the storm's schedule
+		var extra []*Proc
+		for _, name := range []string{"m2", "m3"} { // 1 -> 3
+			p, err := Start(e.Bin, e.LogDir, "match-"+name, nil, "match", "--brokers", e.Svc.Brokers(), "--instance", name)
+			if err != nil {
+				return failRow(err)
+			}
+			extra = append(extra, p)
+			changes++
+		}
+		for _, p := range extra {
+			_ = p.Healthy(time.Minute)
+		}
+		time.Sleep(2 * time.Second)
+		aborted += max(0, extra[1].Metric("recon_matcher_transactions_aborted_total"))
+		extra[1].Stop() // 3 -> 2
+		changes++
+		time.Sleep(2 * time.Second)
+		aborted += max(0, extra[0].Metric("recon_matcher_transactions_aborted_total"))
+		extra[0].Stop() // 2 -> 1
+		changes++
+	}
+	faultEnd := time.Now()
+	r, rec := e.verify(w, "", 0, faultEnd)
+	aborted += max(0, e.Matcher.Metric("recon_matcher_transactions_aborted_total"))
+	ab := e.aborted(w)
+	return rowOf(r, fmt.Sprintf("%d membership changes (1-3-2-1 x%d); %.0f transactions aborted by revocation (metric); %d aborted records of the run",
+		changes, cycles, aborted, ab), changes >= 4 && (aborted > 0 || ab > 0), rec, len(w.Sightings))
+}
+
+func networkCut(e *Env) Row {
+	w := e.NewRun(e.Tier.Txns / 2)
+	e.Matcher.Stop()
+	px := e.Svc.KafkaProxy
+	m, err := Start(e.Bin, e.LogDir, "match-m1-proxied", nil, "match", "--brokers", px.Addr, "--instance", "m1")
+	e.Matcher = m
+	if err != nil {
+		return failRow(err)
+	}
+	if err := m.Healthy(2 * time.Minute); err != nil {
+		return failRow(err)
+	}
+	published := make(chan error, 1)
+	go func() { published <- Publish(e.ingestBase, w, 3*time.Minute) }()
+	time.Sleep(time.Second)
+	px.CutLink()
+	time.Sleep(2 * e.Tier.Outage)
+	held := px.Held.Load()
+	px.Heal()
+	faultEnd := time.Now()
+	if err := <-published; err != nil {
+		return failRow(err)
+	}
+	r, rec := e.verify(w, "", 0, faultEnd)
+	restarts := m.Metric("recon_matcher_stage_restarts_total")
+	aborted := m.Metric("recon_matcher_transactions_aborted_total")
+	e.Matcher.Stop() // back to a direct matcher for the next scenarios
+	e.Matcher = nil
+	return rowOf(r, fmt.Sprintf("link matcher<->broker cut %s (proxy the broker advertises): %d bytes held, %d connections torn at heal; matcher stage restarts %.0f, aborted transactions %.0f",
+		2*e.Tier.Outage, held, px.Cut.Load(), restarts, aborted), held > 0 || px.Cut.Load() > 0, rec, len(w.Sightings))
+}
+
+func clickhouseSlowLost(e *Env) Row {
+	px := e.Svc.CHProxy
+	w := e.NewRun(e.Tier.Txns / 4)
+	errs0 := e.Sink.Metric("recon_sink_insert_errors_total")
+	px.Slow(300 * time.Millisecond)
+	if err := Publish(e.ingestBase, w, time.Minute); err != nil {
+		px.Heal()
+		return failRow(err)
+	}
+	time.Sleep(e.Tier.Outage)
+	px.Heal()
+	px.LoseAnswers()
+	w2 := e.NewRun(e.Tier.Txns / 4)
+	if err := Publish(e.ingestBase, w2, time.Minute); err != nil {
+		px.Heal()
+		return failRow(err)
+	}
+	deadline := time.Now().Add(e.Tier.Outage + 30*time.Second)
+	for px.Lost.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(e.Tier.Outage)
+	px.Heal()
+	faultEnd := time.Now()
+	r, rec := e.verify(w, "", 0, faultEnd)
+	r2, _ := e.verify(w2, "", 0, faultEnd)
+	r.Violations = append(r.Violations, r2.Violations...)
+	r.Identities += r2.Identities
+	r.Posted += r2.Posted
+	r.Suspense += r2.Suspense
+	r.CHRows += r2.CHRows
+	r.CHRawRows += r2.CHRawRows
+	errs := e.Sink.Metric("recon_sink_insert_errors_total") - errs0
+	return rowOf(r, fmt.Sprintf("ClickHouse answers +300ms for %s, then %d answers lost (request delivered, connection closed) for %s; sink insert errors +%.0f",
+		e.Tier.Outage, px.Lost.Load(), e.Tier.Outage, errs), px.Lost.Load() > 0, rec, len(w.Sightings)+len(w2.Sightings))
+}
