@@ -73,7 +73,11 @@ type Poster struct {
 	rounds   map[string]int   // txn\x00loan -> rounds of rematch booked here
 	reparked map[string]bool  // repark entry ids booked here
 	fresh    []string         // items parked since the last Rematch
-	Head     ledger.Head
+	// returns indexes parked outgoing items by end-to-end id, so a repayment
+	// finds the return waiting for it without scanning suspense. Entries of
+	// items no longer open are dropped when met.
+	returns map[string][]string
+	Head    ledger.Head
 }
 
 // Item is money parked in suspense, waiting for a loan or a person, or a
@@ -143,7 +147,8 @@ type outgoing struct {
 // NewPoster returns a Poster for one journal partition.
 func NewPoster(loans *Loans) *Poster {
 	return &Poster{loans: loans, router: NewRouter(loans), state: map[string]*loanState{}, posted: map[string]bool{},
-		items: map[string]*Item{}, released: map[string]*Item{}, rounds: map[string]int{}, reparked: map[string]bool{}}
+		items: map[string]*Item{}, released: map[string]*Item{}, rounds: map[string]int{}, reparked: map[string]bool{},
+		returns: map[string][]string{}}
 }
 
 // SetOwnAccounts configures the lender's own IBANs for the Poster's
@@ -294,6 +299,7 @@ func (p *Poster) apply(e recon.Entry) {
 		p.items[e.TransactionID] = &Item{ID: e.TransactionID, Kind: ItemMoney, Transaction: *e.Item, Amount: e.Postings[0].Amount, LoanID: e.LoanID,
 			Reason: e.Note, Since: e.BookedAt, EntryID: e.ID, Round: e.Round}
 		p.fresh = append(p.fresh, e.TransactionID)
+		p.indexReturn(*e.Item)
 	case EntryRepark:
 		p.reparked[e.ID] = true
 		if it := p.items[e.TransactionID]; it != nil { // another share came back first
@@ -302,6 +308,7 @@ func (p *Poster) apply(e recon.Entry) {
 		}
 		p.items[e.TransactionID] = &Item{ID: e.TransactionID, Kind: ItemMoney, Transaction: *e.Item, Amount: e.Postings[0].Amount,
 			Reason: e.Note, Since: e.BookedAt, EntryID: e.ID, Round: e.Round}
+		p.indexReturn(*e.Item)
 	case EntryRelease:
 		if it := p.items[e.TransactionID]; it != nil {
 			rel := *it
@@ -316,6 +323,14 @@ func (p *Poster) apply(e recon.Entry) {
 		p.items[id] = &Item{ID: id, Kind: ItemConflict, Transaction: *e.Item, Amount: decimal.Zero, Reason: e.Note, Since: e.BookedAt, EntryID: e.ID}
 	case EntryReviewClosed:
 		delete(p.items, ConflictID(*e.Item))
+	}
+}
+
+// indexReturn remembers a parked outgoing return or reversal by the
+// end-to-end id of the payment it undoes.
+func (p *Poster) indexReturn(t recon.BankTransaction) {
+	if t.EndToEndID != "" && t.Direction == recon.Debit && (t.ReturnReason != "" || t.Reversal) {
+		p.returns[t.EndToEndID] = append(p.returns[t.EndToEndID], t.ID)
 	}
 }
 
@@ -559,7 +574,20 @@ func (p *Poster) resolveWaiting(res *Result, now time.Time, loanID string, orig 
 	if orig.EndToEndID == "" {
 		return
 	}
-	for _, id := range p.itemIDs() {
+	ids := p.returns[orig.EndToEndID]
+	open := ids[:0]
+	for _, id := range ids {
+		if _, ok := p.items[id]; ok {
+			open = append(open, id)
+		}
+	}
+	if len(open) == 0 {
+		delete(p.returns, orig.EndToEndID)
+		return
+	}
+	p.returns[orig.EndToEndID] = open
+	sort.Strings(open)
+	for _, id := range open {
 		it := p.items[id]
 		rt := it.Transaction
 		if it.Kind == ItemMoney && it.LoanID == loanID && rt.EndToEndID == orig.EndToEndID && rt.Direction == recon.Debit && (rt.ReturnReason != "" || rt.Reversal) &&
@@ -762,8 +790,13 @@ func (p *Poster) release(res *Result, now time.Time, it *Item, allocs []Allocati
 	if t.Direction != recon.Credit || t.EndToEndID == "" || len(allocs) != 1 {
 		return
 	}
-	for _, id := range p.itemIDs() {
-		w := p.items[id]
+	candidates := append([]string(nil), p.returns[t.EndToEndID]...)
+	sort.Strings(candidates)
+	for _, id := range candidates {
+		w, ok := p.items[id]
+		if !ok {
+			continue
+		}
 		wt := w.Transaction
 		if w.Kind == ItemMoney && w.LoanID == "" && wt.Direction == recon.Debit && wt.EndToEndID == t.EndToEndID &&
 			(wt.ReturnReason != "" || wt.Reversal) && wt.Currency == t.Currency && w.Amount.Equal(wt.Amount) {

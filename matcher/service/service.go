@@ -56,7 +56,7 @@ type Service struct {
 // New returns a matcher service; Run starts it.
 func New(cfg Config, reg prometheus.Registerer) *Service {
 	if cfg.MaxPollRecords <= 0 {
-		cfg.MaxPollRecords = 2000
+		cfg.MaxPollRecords = 10000
 	}
 	if cfg.Instance == "" {
 		cfg.Instance = "recon-0"
