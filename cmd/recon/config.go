@@ -92,6 +92,18 @@ func (s settings) apiTokens() (*auth.Tokens, error) {
 
 // ---- end API access control ----
 
+// ownAccounts are the lender's own IBANs (RECON_OWN_ACCOUNTS, comma-separated):
+// transfers between them are neutral, not repayments.
+func ownAccounts() map[string]bool {
+	own := map[string]bool{}
+	for _, v := range strings.Split(os.Getenv("RECON_OWN_ACCOUNTS"), ",") {
+		if v = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(v), " ", "")); v != "" {
+			own[v] = true
+		}
+	}
+	return own
+}
+
 func (s settings) kafka() (bus.Config, error) {
 	c := bus.DefaultConfig()
 	if s.brokers != "" {
