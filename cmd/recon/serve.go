@@ -20,6 +20,7 @@ import (
 	"github.com/reconhq/recon/api"
 	"github.com/reconhq/recon/auth"
 	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/collect"
 	"github.com/reconhq/recon/console"
 	"github.com/reconhq/recon/ingest"
 	"github.com/reconhq/recon/matcher/service"
@@ -101,8 +102,10 @@ func serve(ctx context.Context, name string, args []string, want components) int
 	var view *api.View
 	var matcherSvc *service.Service
 	if want.match {
-		matcherSvc = service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log}, reg)
+		matcherSvc = service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log, OwnAccounts: ownAccounts()}, reg)
 		start("matcher", matcherSvc.Run)
+		// the expected-payments tracker (collect/): settles, rejects, returns collections and disbursements
+		start("expected payments", collect.NewLoop(collect.LoopConfig{Kafka: kc, Log: log}).Run)
 		readiness = append(readiness, func() error {
 			select {
 			case <-matcherSvc.Ready():

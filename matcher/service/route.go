@@ -105,6 +105,12 @@ func (s *Service) route(ctx context.Context) error {
 func (s *Service) routeOne(rt *matcher.Router, r *kgo.Record, b *batch, now time.Time) {
 	var t recon.BankTransaction
 	err := json.Unmarshal(r.Value, &t)
+	if err == nil && (t.Type == recon.TypeReturn || t.Type == recon.TypeStatus) {
+		// pacs.004 returns and pain.002/pacs.002 statuses settle expected
+		// items (package collect); the money of a return posts from the
+		// bank's debit entry, which carries its reason.
+		return
+	}
 	if err == nil {
 		err = validate(t)
 	}
@@ -115,7 +121,9 @@ func (s *Service) routeOne(rt *matcher.Router, r *kgo.Record, b *batch, now time
 		return
 	}
 	if t.Type != "" && t.Type != recon.TypeTransaction {
-		return // returns and status reports are matched by later stages of the project
+		e, dl := deadLetter(r, "route", fmt.Errorf("record type %q is not a bank transaction", t.Type), now)
+		b.add(e, dl)
+		return
 	}
 	d, routed, seen := rt.Route(t)
 	if routed == nil {
