@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon"
-	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/collect"
 )
 
@@ -128,14 +126,11 @@ func instruct(ctx context.Context, s settings, out string, dryRun bool, build fu
 	if s.brokers == "" {
 		return fail("needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS")
 	}
-	cl, err := kgo.NewClient(kc.Opts()...)
+	cl, err := client(ctx, kc)
 	if err != nil {
-		return fail("kafka: %v", err)
-	}
-	defer cl.Close()
-	if err := bus.EnsureTopics(ctx, cl, kc); err != nil {
 		return fail("%v", err)
 	}
+	defer cl.Close()
 	loans, err := collect.Loans(ctx, kc)
 	if err != nil {
 		return fail("%v", err)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon/auth"
 	"github.com/reconhq/recon/bus"
@@ -124,4 +127,18 @@ func (s settings) kafka() (bus.Config, error) {
 func fail(format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, "recon: "+format+"\n", args...)
 	return 1
+}
+
+// client opens a Kafka client for a one-shot command and makes sure
+// recon's topics exist; the caller closes it.
+func client(ctx context.Context, kc bus.Config) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(kc.Opts()...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	if err := bus.EnsureTopics(ctx, cl, kc); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
 }

@@ -11,9 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/ingest"
 )
 
@@ -94,14 +91,11 @@ func dlq(ctx context.Context, args []string, stdout io.Writer) int {
 		return fail("no dead letter %q", id)
 	}
 
-	cl, err := kgo.NewClient(kc.Opts()...)
+	cl, err := client(ctx, kc)
 	if err != nil {
-		return fail("kafka: %v", err)
-	}
-	defer cl.Close()
-	if err := bus.EnsureTopics(ctx, cl, kc); err != nil {
 		return fail("%v", err)
 	}
+	defer cl.Close()
 	in := ingest.New(cl, kc, ingest.NewMetrics(nil))
 	if wh := s.webhooks(); len(wh.BearerTokens)+len(wh.Secrets) > 0 { // for the account IBAN of webhook letters
 		if err := in.EnableWebhooks(wh, &http.Client{Timeout: 15 * time.Second}); err != nil {

@@ -114,14 +114,11 @@ func ingestFiles(ctx context.Context, args []string) int {
 	if s.brokers == "" {
 		return fail("ingest file needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS")
 	}
-	cl, err := kgo.NewClient(kc.Opts()...)
+	cl, err := client(ctx, kc)
 	if err != nil {
-		return fail("kafka: %v", err)
-	}
-	defer cl.Close()
-	if err := bus.EnsureTopics(ctx, cl, kc); err != nil {
 		return fail("%v", err)
 	}
+	defer cl.Close()
 	in := ingest.New(cl, kc, ingest.NewMetrics(nil))
 	code := 0
 	started := time.Now()
