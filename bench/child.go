@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,13 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/alerts"
 	"github.com/reconhq/recon/analytics"
 	"github.com/reconhq/recon/bus"
-	"github.com/reconhq/recon/ledger"
 	"github.com/reconhq/recon/matcher/service"
-	"github.com/reconhq/recon/schemas"
 )
 
 // Components the bench runs as child processes of the recon binary, one
@@ -135,9 +131,9 @@ func gauge(reg *prometheus.Registry, name string) (float64, bool) {
 }
 
 // runAlerts is the alerts component as `recon alerts` wires it (engine,
-// dispatcher, a feed of bank transactions and the journal into a balance
-// book), except that its feed starts at the bench's start offsets instead
-// of replaying the broker's whole history, and keeps no state file.
+// dispatcher and the same feed), except that its feed starts at the bench's
+// start offsets instead of replaying the broker's history, and keeps no
+// state file.
 func runAlerts(ctx context.Context, spec ChildSpec, log *slog.Logger, out io.Writer) error {
 	cfg, err := alerts.LoadConfig(spec.AlertsConfig)
 	if err != nil {
@@ -148,18 +144,6 @@ func runAlerts(ctx context.Context, spec ChildSpec, log *slog.Logger, out io.Wri
 		return err
 	}
 	kc := spec.kafka()
-	parts := map[string]map[int32]kgo.Offset{}
-	for topic, ps := range spec.Start {
-		parts[topic] = map[int32]kgo.Offset{}
-		for p, o := range ps {
-			parts[topic][p] = kgo.NewOffset().At(o)
-		}
-	}
-	cl, err := kgo.NewClient(kc.Opts(kgo.ConsumePartitions(parts))...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	producer, err := kgo.NewClient(kc.Opts()...)
 	if err != nil {
 		return err
@@ -168,67 +152,10 @@ func runAlerts(ctx context.Context, spec ChildSpec, log *slog.Logger, out io.Wri
 	errs := make(chan error, 1)
 	go func() { errs <- svc.Run(ctx) }()
 	fmt.Fprintln(out, "ready")
-	book := ledger.NewBook()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return <-errs
-		}
-		now := time.Now().UTC()
-		var fired []recon.Alert
-		observe := func(ev alerts.Event) {
-			as, err := svc.Observe(now, ev)
-			if err != nil {
-				log.Warn("alert not queued", "err", err)
-			}
-			fired = append(fired, as...)
-		}
-		touched := map[string]bool{}
-		fs.EachRecord(func(r *kgo.Record) {
-			switch r.Topic {
-			case schemas.TopicLedgerEntries:
-				var e recon.Entry
-				if json.Unmarshal(r.Value, &e) != nil || book.Apply(e) != nil {
-					return
-				}
-				for _, p := range e.Postings {
-					touched[p.Account] = true
-				}
-			case schemas.TopicBankTransactions:
-				var t recon.BankTransaction
-				if json.Unmarshal(r.Value, &t) != nil || t.Type != recon.TypeTransaction || t.Status != recon.Booked {
-					return
-				}
-				observe(alerts.TransactionSeen{ID: t.ID, Account: t.AccountIBAN, Direction: t.Direction, Amount: t.Amount, Currency: t.Currency})
-				if t.MandateID != "" {
-					observe(alerts.DirectDebitSeen{ID: t.ID, Return: t.ReturnReason != ""})
-				}
-			}
-		})
-		for account := range touched {
-			for _, b := range book.Balances(account, time.Time{}) {
-				observe(alerts.BalanceChanged{Account: account, Currency: b.Currency, Balance: b.Balance})
-			}
-		}
-		select {
-		case <-tick.C:
-			as, _ := svc.Tick(now)
-			fired = append(fired, as...)
-		default:
-		}
-		if len(fired) > 0 {
-			var recs []*kgo.Record
-			for _, a := range fired {
-				v, _ := json.Marshal(a)
-				recs = append(recs, bus.Event{Topic: schemas.TopicAlerts, Key: a.ID, Type: schemas.TypeAlert, ID: a.ID, Source: "recon/alerts", Time: now, Value: v, Partition: -1}.Record(kc.Partitions))
-			}
-			if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil && ctx.Err() == nil {
-				log.Warn("alerts not published to Kafka", "err", err)
-			}
-		}
+	if err := svc.Feed(ctx, alerts.FeedConfig{Kafka: kc, Producer: producer, Start: spec.Start, Log: log}); err != nil {
+		return err
 	}
+	return <-errs
 }
 
 // runRelay is the baseline: a bare read-committed consume → produce relay

@@ -1,15 +1,13 @@
-package main
+package alerts
 
 import (
 	"encoding/json"
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon"
-	"github.com/reconhq/recon/alerts"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -21,8 +19,6 @@ func rec(t *testing.T, topic, key string, v any) *kgo.Record {
 	}
 	return &kgo.Record{Topic: topic, Key: []byte(key), Value: b}
 }
-
-func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 func posting(account string, side recon.Side, amount string) recon.Posting {
 	return recon.Posting{Account: account, Side: side, Amount: dec(amount), Currency: "EUR"}
@@ -57,19 +53,19 @@ func TestFeed(t *testing.T) {
 	f.record(rec(t, schemas.TopicReconciliation, "DE1", recon.Break{Type: recon.BreakProof, ID: "S/proof", AccountIBAN: "DE1", Date: "2026-11-01", Status: recon.BreakBroken, Expected: dec("1")}), false)
 	f.record(rec(t, schemas.TopicReconciliation, "DE1", recon.Break{Type: recon.BreakProof, ID: "S0/proof", AccountIBAN: "DE1", Date: "2026-10-31", Status: recon.BreakOK}), false)
 
-	var inst []alerts.InstalmentStatus
-	var susp []alerts.SuspenseState
-	var dds []alerts.DirectDebitSeen
-	var stmts []alerts.StatementReceived
+	var inst []InstalmentStatus
+	var susp []SuspenseState
+	var dds []DirectDebitSeen
+	var stmts []StatementReceived
 	for _, ev := range f.flush() {
 		switch ev := ev.(type) {
-		case alerts.InstalmentStatus:
+		case InstalmentStatus:
 			inst = append(inst, ev)
-		case alerts.SuspenseState:
+		case SuspenseState:
 			susp = append(susp, ev)
-		case alerts.DirectDebitSeen:
+		case DirectDebitSeen:
 			dds = append(dds, ev)
-		case alerts.StatementReceived:
+		case StatementReceived:
 			stmts = append(stmts, ev)
 		}
 	}
