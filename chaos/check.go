@@ -363,6 +363,19 @@ func (c *Checker) Settled(w *Workload, limit time.Duration) (time.Duration, erro
 	return time.Since(start), fmt.Errorf("not settled within %s: %s", limit, last)
 }
 
+// Writers counts the distinct producers (producer ids) that committed the
+// records of topic that mine selects: more than one means the work moved
+// between matcher instances.
+func (c *Checker) Writers(ctx context.Context, topic string, mine func(*kgo.Record) bool) (int, error) {
+	ids := map[int64]bool{}
+	err := c.Replay(ctx, topic, func(r *kgo.Record) {
+		if mine(r) {
+			ids[r.ProducerID] = true
+		}
+	})
+	return len(ids), err
+}
+
 // AbortedRecords counts records of topic matching mine that are visible
 // read uncommitted but not read committed: written by a transaction that
 // was then aborted. It is the Kafka-level evidence that a fault hit a

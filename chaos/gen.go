@@ -24,6 +24,18 @@ type Workload struct {
 	BankNet   decimal.Decimal            // sum of distinct credits
 }
 
+// Split cuts the sightings in two, in publishing order, for a scenario that
+// publishes them at two moments. The halves name their statement files
+// apart, so that ingest does not take the second half's files for
+// re-deliveries of the first's; both are checked as the one workload w.
+func (w *Workload) Split() (first, second *Workload) {
+	a, b := *w, *w
+	a.Sightings = w.Sightings[:len(w.Sightings)/2]
+	b.Sightings = w.Sightings[len(w.Sightings)/2:]
+	b.Run = w.Run + "b"
+	return &a, &b
+}
+
 // Sighting is one delivery of a transaction: through the producer API or
 // as an entry of a camt.053 file.
 type Sighting struct {

@@ -4,12 +4,17 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/reconhq/recon/schemas"
 )
 
 func rebalanceStorm(e *Env) Row {
 	w := e.NewRun(e.Tier.Txns)
 	e.Matcher.Signal(syscall.SIGKILL) // a backlog, so the storm hits work in flight
-	if err := Publish(e.ingestBase, w, 3*time.Minute); err != nil {
+	// half the run waits as a backlog, the other half streams in while the
+	// membership changes, so partitions move with work in flight
+	backlog, stream := w.Split()
+	if err := Publish(e.ingestBase, backlog, 3*time.Minute); err != nil {
 		return failRow(err)
 	}
 	m1, err := e.StartMatcher("m1")
@@ -17,9 +22,13 @@ func rebalanceStorm(e *Env) Row {
 	if err != nil {
 		return failRow(err)
 	}
+	cycles := max(1, int(e.Tier.Outage/(5*time.Second)))
+	published := make(chan error, 1)
+	go func() {
+		published <- PublishPaced(e.ingestBase, stream, 3*time.Minute, time.Duration(cycles)*15*time.Second)
+	}()
 	aborted := 0.0
 	changes := 0
-	cycles := max(1, int(e.Tier.Outage/(5*time.Second)))
 	for range cycles {
 		time.Sleep(time.Second) // the storm's schedule
 		var extra []*Proc
@@ -44,11 +53,21 @@ func rebalanceStorm(e *Env) Row {
 		changes++
 	}
 	faultEnd := time.Now()
+	if err := <-published; err != nil {
+		return failRow(err)
+	}
 	r, rec := e.verify(w, "", 0, faultEnd)
 	aborted += max(0, e.Matcher.Metric("recon_matcher_transactions_aborted_total"))
 	ab := e.aborted(w)
-	return rowOf(r, fmt.Sprintf("%d membership changes (1-3-2-1 x%d); %.0f transactions aborted by revocation (metric); %d aborted records of the run",
-		changes, cycles, aborted, ab), changes >= 4 && (aborted > 0 || ab > 0), rec, len(w.Sightings))
+	writers, err := e.Checker().Writers(e.ctx, schemas.TopicLedgerEntries, mineOf(w))
+	if err != nil {
+		e.Logf("writers of %s: %v", schemas.TopicLedgerEntries, err)
+	}
+	// the fault is shown when the run's work moved between instances: its
+	// journal entries were committed by more than one transactional
+	// producer (or a revocation aborted a transaction in flight)
+	return rowOf(r, fmt.Sprintf("%d membership changes (1-3-2-1 x%d); the run's journal entries committed by %d matcher producers; %.0f transactions aborted by revocation (metric); %d aborted records of the run",
+		changes, cycles, writers, aborted, ab), changes >= 4 && (writers > 1 || aborted > 0 || ab > 0), rec, len(w.Sightings))
 }
 
 func networkCut(e *Env) Row {
