@@ -8,6 +8,7 @@ type metrics struct {
 	aborts    *prometheus.CounterVec
 	restarts  *prometheus.CounterVec
 	loans     prometheus.Gauge
+	phase     *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -17,9 +18,14 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		aborts:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_matcher_transactions_aborted_total", Help: "Kafka transactions aborted by a matcher stage."}, []string{"stage"}),
 		restarts:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_matcher_stage_restarts_total", Help: "Matcher stage loops torn down and restarted."}, []string{"stage"}),
 		loans:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "recon_matcher_loans", Help: "Loans in the matcher's table."}),
+		phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "recon_matcher_transaction_phase_seconds",
+			Help:    "Time a matcher stage's transaction spends in each phase: decide (the pure stage on the polled batch), produce (until the broker acknowledged every record) and commit (offsets and the transaction's end).",
+			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5},
+		}, []string{"stage", "phase"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.decisions, m.aborts, m.restarts, m.loans)
+		reg.MustRegister(m.records, m.decisions, m.aborts, m.restarts, m.loans, m.phase)
 	}
 	return m
 }

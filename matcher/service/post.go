@@ -92,6 +92,7 @@ func (s *Service) post(ctx context.Context) error {
 			return fmt.Errorf("post: begin: %w", err)
 		}
 		b := &batch{n: s.cfg.Kafka.Partitions}
+		decideStart := time.Now()
 		now := s.cfg.Now().UTC()
 		mu.Lock()
 		s.mu.RLock()
@@ -126,6 +127,7 @@ func (s *Service) post(ctx context.Context) error {
 			_, _ = sess.End(ctx, kgo.TryAbort)
 			return missing
 		}
+		s.m.phase.WithLabelValues("post", "decide").Observe(time.Since(decideStart).Seconds())
 		if err := s.commit(ctx, sess, b, "post"); err != nil {
 			return err // posters are rebuilt from the journal on reassignment
 		}

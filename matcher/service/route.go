@@ -77,6 +77,7 @@ func (s *Service) route(ctx context.Context) error {
 			return fmt.Errorf("route: begin: %w", err)
 		}
 		b := &batch{n: s.cfg.Kafka.Partitions}
+		decideStart := time.Now()
 		now := s.cfg.Now().UTC()
 		mu.Lock()
 		s.mu.RLock()
@@ -95,6 +96,7 @@ func (s *Service) route(ctx context.Context) error {
 			_, _ = sess.End(ctx, kgo.TryAbort)
 			return missing
 		}
+		s.m.phase.WithLabelValues("route", "decide").Observe(time.Since(decideStart).Seconds())
 		if err := s.commit(ctx, sess, b, "route"); err != nil {
 			return err
 		}

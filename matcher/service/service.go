@@ -281,6 +281,7 @@ func (s *Service) session(group, topic string, assigned func(context.Context, *k
 
 // commit ends the transaction; on any failure the caller tears down.
 func (s *Service) commit(ctx context.Context, sess *kgo.GroupTransactSession, b *batch, stage string) error {
+	start := time.Now()
 	if len(b.recs) > 0 {
 		if err := sess.ProduceSync(ctx, b.recs...).FirstErr(); err != nil {
 			_, _ = sess.End(ctx, kgo.TryAbort)
@@ -288,7 +289,10 @@ func (s *Service) commit(ctx context.Context, sess *kgo.GroupTransactSession, b 
 			return fmt.Errorf("%s: produce: %w", stage, err)
 		}
 	}
+	produced := time.Now()
+	s.m.phase.WithLabelValues(stage, "produce").Observe(produced.Sub(start).Seconds())
 	committed, err := sess.End(ctx, kgo.TryCommit)
+	s.m.phase.WithLabelValues(stage, "commit").Observe(time.Since(produced).Seconds())
 	if err != nil {
 		s.m.aborts.WithLabelValues(stage).Inc()
 		return fmt.Errorf("%s: end transaction: %w", stage, err)
