@@ -360,6 +360,9 @@ type Alert struct {
 	Currency  string          `json:"currency,omitempty"`
 	At        time.Time       `json:"at"`
 	Message   string          `json:"message"`
+	// Expected is the expected payment an expected_overdue alert is about,
+	// as published when it turned overdue; nil for the other kinds.
+	Expected *Expected `json:"expected,omitempty"`
 }
 
 // Break is the outcome of one statement proof: a bank statement's figure

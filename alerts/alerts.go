@@ -1,8 +1,9 @@
 // Package alerts raises and delivers recon's alerts: it evaluates rules from
 // a YAML file over the events of the pipeline (balances, bank transactions,
-// suspense, direct debits, statements, instalments), turns the moments a
-// condition starts or stops holding into recon.Alert edges, and delivers
-// them as signed Standard Webhooks with retries and a dead letter.
+// suspense, direct debits, statements, instalments, expected payments),
+// turns the moments a condition starts or stops holding into recon.Alert
+// edges, and delivers them as signed Standard Webhooks with retries and a
+// dead letter.
 //
 // Layout: config.go (the file, validation), engine.go and rules.go (the
 // pure, edge-triggered engine), dispatch.go (the delivery loop), sign.go
@@ -21,10 +22,15 @@
 //	statement_missing    account, at "HH:MM", [timezone=UTC], [days=1]
 //	statement_break      [account], [threshold = tolerance, default 0]
 //	instalment_overdue   [days=0], [subject = loan id], [threshold], [timezone]
+//	expected_overdue     [currency], [threshold = min amount, needs currency], [subject = loan id]
 //
 // A balance_below alert fires when the balance drops below threshold and
 // resolves when it is back at threshold+hysteresis or more (mirrored for
-// balance_above, suspense_amount, return_rate).
+// balance_above, suspense_amount, return_rate). large_credit and
+// expected_overdue are events, not conditions: they fire once per
+// transaction or expected payment (a collection or disbursement the
+// tracker published overdue on recon.expected.v1; the alert carries the
+// record in Expected) and never resolve.
 package alerts
 
 import (

@@ -82,10 +82,11 @@ const (
 	StatementMissing  Kind = "statement_missing"  // no statement for the expected date by time of day "at"
 	StatementBreak    Kind = "statement_break"    // statement does not balance or does not chain
 	InstalmentOverdue Kind = "instalment_overdue" // instalment unpaid "days" after its due date
+	ExpectedOverdue   Kind = "expected_overdue"   // a collection or disbursement recon instructed is not settled within its window
 )
 
 var kinds = []Kind{BalanceBelow, BalanceAbove, LargeCredit, SuspenseAmount, SuspenseAge,
-	ReturnRate, StatementMissing, StatementBreak, InstalmentOverdue}
+	ReturnRate, StatementMissing, StatementBreak, InstalmentOverdue, ExpectedOverdue}
 
 // Rule is one alert condition. Which fields matter depends on Kind; see
 // the README section in the package doc.
@@ -96,9 +97,12 @@ type Rule struct {
 	// Threshold is an amount (balance, credit, suspense kinds), a
 	// percentage (return_rate) or a tolerance (statement_break, default 0);
 	// for instalment_overdue the outstanding amount below which an
-	// instalment is not reported (default 0).
+	// instalment is not reported (default 0); for expected_overdue the
+	// smallest amount reported (default 0, needs currency).
 	Threshold string `yaml:"threshold" json:"threshold,omitempty"`
-	Currency  string `yaml:"currency" json:"currency,omitempty"`
+	// Currency: the currency an amount rule watches; for suspense_age and
+	// expected_overdue an optional filter.
+	Currency string `yaml:"currency" json:"currency,omitempty"`
 	// Hysteresis is how far past the threshold a value must come back
 	// before the alert resolves (same unit as Threshold).
 	Hysteresis string `yaml:"hysteresis" json:"hysteresis,omitempty"`
@@ -107,7 +111,8 @@ type Rule struct {
 	// statement_missing, optional filter for statement_break and
 	// large_credit).
 	Account string `yaml:"account" json:"account,omitempty"`
-	// Subject optionally restricts instalment_overdue to one loan id.
+	// Subject optionally restricts instalment_overdue and expected_overdue
+	// to one loan id.
 	Subject  string   `yaml:"subject" json:"subject,omitempty"`
 	Window   Duration `yaml:"window" json:"window,omitempty"`       // return_rate
 	MinCount int      `yaml:"min_count" json:"min_count,omitempty"` // return_rate: collections needed in window, default 10
@@ -506,6 +511,15 @@ func validateRule(r Rule, where string, fail func(string, string, string, ...any
 		cr.threshold = amount("threshold", r.Threshold, false)
 	case InstalmentOverdue:
 		cr.threshold = amount("threshold", r.Threshold, false)
+	case ExpectedOverdue:
+		cr.threshold = amount("threshold", r.Threshold, false)
+		if cr.threshold.IsNegative() {
+			fail(where, "threshold", "%s is negative", r.Threshold)
+		}
+		if r.Threshold != "" {
+			// amounts in different currencies do not compare
+			need("currency", r.Currency != "")
+		}
 	}
 	return cr
 }

@@ -98,6 +98,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"decimal loopback url", "endpoints:\n  - {name: ops, url: 'http://2130706433/', secret: " + secretA + "}\n", []string{`endpoint "ops"`, "url", "127.0.0.1"}},
 		{"endpoint names unknown rule", "endpoints:\n  - {name: ops, url: 'https://h.example.com/', secret: " + secretA + ", rules: [ghost]}\n", []string{`endpoint "ops"`, "rules", "ghost"}},
 		{"bad delivery", ep + "delivery: {max_attempts: -1}\n", []string{"delivery", "max_attempts"}},
+		{"expected_overdue threshold without currency", ep + "rules:\n  - {name: r1, kind: expected_overdue, threshold: '100'}\n", []string{`rule "r1"`, "currency", "required"}},
+		{"expected_overdue negative threshold", ep + "rules:\n  - {name: r1, kind: expected_overdue, threshold: '-1', currency: EUR}\n", []string{`rule "r1"`, "threshold", "negative"}},
+		{"expected_overdue bad currency", ep + "rules:\n  - {name: r1, kind: expected_overdue, currency: eur}\n", []string{`rule "r1"`, "currency"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,5 +114,48 @@ func TestParseConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParseConfigExpectedOverdue: the kind with no field, with its
+// filters, and as an endpoint's kind.
+func TestParseConfigExpectedOverdue(t *testing.T) {
+	const y = `
+endpoints:
+  - name: treasury
+    url: https://treasury.example.com/hook
+    secret: ` + secretA + `
+    kinds: [expected_overdue]
+rules:
+  - name: late-payments
+    kind: expected_overdue
+  - name: late-big-eur
+    kind: expected_overdue
+    currency: EUR
+    threshold: "5000.00"
+    subject: L-42
+`
+	cfg, err := ParseConfig([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		rule, currency, subject, threshold string
+	}{
+		{"late-payments", "", "", "0"},
+		{"late-big-eur", "EUR", "L-42", "5000"},
+	}
+	for _, tt := range tests {
+		r := c.byName[tt.rule]
+		if r == nil || r.Kind != ExpectedOverdue || r.Currency != tt.currency || r.Subject != tt.subject || !r.threshold.Equal(dec(tt.threshold)) {
+			t.Errorf("rule %s compiled to %+v, want kind expected_overdue, currency %q, subject %q, threshold %s", tt.rule, r, tt.currency, tt.subject, tt.threshold)
+		}
+		if got := c.routes[tt.rule]; len(got) != 1 || got[0] != "treasury" {
+			t.Errorf("%s routes = %v, want [treasury] (by kind)", tt.rule, got)
+		}
 	}
 }

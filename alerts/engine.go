@@ -75,16 +75,24 @@ type InstalmentStatus struct {
 	Currency    string
 }
 
+// ExpectedChanged: an expected payment recon instructed (a direct-debit
+// collection or a disbursement, from the expected-payments tracker) has a
+// new status; the same record may be delivered again.
+type ExpectedChanged struct {
+	Expected recon.Expected
+}
+
 func (BalanceChanged) event()    {}
 func (TransactionSeen) event()   {}
 func (SuspenseState) event()     {}
 func (DirectDebitSeen) event()   {}
 func (StatementReceived) event() {}
 func (InstalmentStatus) event()  {}
+func (ExpectedChanged) event()   {}
 
 // Limits on engine state.
 const (
-	maxSeenCredits  = 10000   // transaction ids remembered by large_credit
+	maxSeen         = 10000   // ids remembered by large_credit and expected_overdue
 	maxInstalments  = 2000000 // unpaid instalments tracked per rule
 	maxSubjectBytes = 200
 	returnBuckets   = 60 // return_rate window resolution: window/60
@@ -108,7 +116,8 @@ type ruleState struct {
 	Edges map[string]*edge `json:"edges,omitempty"` // by subject
 	// suspense_age
 	Oldest time.Time `json:"oldest,omitzero"`
-	// large_credit: recent transaction ids, a ring whose oldest is at SeenNext
+	// large_credit, expected_overdue: recent transaction or expected-payment
+	// ids that fired, a ring whose oldest is at SeenNext
 	Seen     []string `json:"seen,omitempty"`
 	SeenNext int      `json:"seen_next,omitempty"`
 	// return_rate: counts per bucket index (time / (window/60))

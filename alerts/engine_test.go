@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -72,6 +73,10 @@ func TestEngineKinds(t *testing.T) {
 	}
 	inst := func(due recon.Date, out string) Event {
 		return InstalmentStatus{LoanID: "L1", DueDate: due, Outstanding: dec(out), Currency: "EUR"}
+	}
+	exp := func(id, loan, amount, currency string, status recon.ExpectedStatus) Event {
+		return ExpectedChanged{Expected: recon.Expected{Type: "expected", ID: id, Kind: recon.Collection, LoanID: loan,
+			Amount: dec(amount), Currency: currency, RequestedDate: "2026-03-02", WindowDays: 5, Status: status}}
 	}
 	h := time.Hour
 	tests := []struct {
@@ -156,6 +161,32 @@ func TestEngineKinds(t *testing.T) {
 				{6, stmt("2026-03-01", "ok", "100", "200"), ""}, // older replay: ignored
 				{7, stmt("2026-03-06", "ok", "999", "1000"), "resolved DE89"},
 			}},
+		{"expected_overdue once per item, only when overdue",
+			Rule{Name: "late", Kind: ExpectedOverdue},
+			[]step{
+				{0, exp("E1", "L1", "250.00", "EUR", recon.ExpectedOpen), ""},
+				{1, exp("E2", "L1", "250.00", "EUR", recon.ExpectedSettled), ""},
+				{2, exp("E3", "L2", "250.00", "EUR", recon.ExpectedRejected), ""},
+				{3, exp("E4", "L2", "250.00", "EUR", recon.ExpectedReturned), ""},
+				{4 * 24 * h, nil, ""}, // the tracker decides when, not a tick
+				{6 * 24 * h, exp("E1", "L1", "250.00", "EUR", recon.ExpectedOverdue), "firing E1"},
+				{6*24*h + 1, exp("E1", "L1", "250.00", "EUR", recon.ExpectedOverdue), ""}, // redelivered
+				{7 * 24 * h, exp("E1", "L1", "250.00", "EUR", recon.ExpectedSettled), ""}, // settled late: no edge
+				{7*24*h + 1, exp("E1", "L1", "250.00", "EUR", recon.ExpectedOverdue), ""}, // stale redelivery
+				{8 * 24 * h, exp("E1", "L1", "250.00", "EUR", recon.ExpectedReturned), ""},
+				{8*24*h + 1, exp("E5", "L2", "80", "EUR", recon.ExpectedOverdue), "firing E5"},
+				{8*24*h + 2, exp("", "L2", "80", "EUR", recon.ExpectedOverdue), ""}, // no id: nothing to key on
+				{8*24*h + 3, exp(strings.Repeat("x", maxSubjectBytes+1), "L2", "80", "EUR", recon.ExpectedOverdue), ""},
+				{8*24*h + 4, credit("E6", "1000000"), ""}, // other events: not this rule's
+			}},
+		{"expected_overdue filters: currency, min amount, loan",
+			Rule{Name: "late-big", Kind: ExpectedOverdue, Currency: "EUR", Threshold: "1000", Subject: "L1"},
+			[]step{
+				{0, exp("E1", "L1", "999.99", "EUR", recon.ExpectedOverdue), ""},
+				{1, exp("E2", "L1", "5000", "USD", recon.ExpectedOverdue), ""},
+				{2, exp("E3", "L2", "5000", "EUR", recon.ExpectedOverdue), ""},
+				{3, exp("E4", "L1", "1000.00", "EUR", recon.ExpectedOverdue), "firing E4"},
+			}},
 		{"instalment_overdue N days after due",
 			Rule{Name: "due", Kind: InstalmentOverdue, Days: 3},
 			[]step{
@@ -224,6 +255,7 @@ func TestEngineRestoreNoRefire(t *testing.T) {
 		{Name: "big", Kind: LargeCredit, Currency: "EUR", Threshold: "10"},
 		{Name: "due", Kind: InstalmentOverdue},
 		{Name: "rr", Kind: ReturnRate, Threshold: "50", Window: Duration(time.Hour), MinCount: 1},
+		{Name: "late", Kind: ExpectedOverdue},
 	}
 	e, err := NewEngine(Config{Rules: rules})
 	if err != nil {
@@ -235,14 +267,15 @@ func TestEngineRestoreNoRefire(t *testing.T) {
 		TransactionSeen{ID: "t1", Direction: recon.Credit, Amount: dec("11"), Currency: "EUR"},
 		InstalmentStatus{LoanID: "L", DueDate: "2026-01-01", Outstanding: dec("5"), Currency: "EUR"},
 		DirectDebitSeen{ID: "c1"}, DirectDebitSeen{ID: "r1", Return: true},
+		ExpectedChanged{Expected: recon.Expected{ID: "E1", LoanID: "L", Amount: dec("5"), Currency: "EUR", Status: recon.ExpectedOverdue}},
 	}
 	n := 0
 	for _, ev := range events {
 		n += len(e.Observe(t0, ev))
 	}
 	n += len(e.Tick(t0))
-	if n != 5 {
-		t.Fatalf("first run: %d alerts, want 5", n)
+	if n != 6 {
+		t.Fatalf("first run: %d alerts, want 6", n)
 	}
 	state := e.State()
 
@@ -289,5 +322,89 @@ func TestReturnRateValue(t *testing.T) {
 	}
 	if len(got) != 1 || !got[0].Value.Equal(dec("33.33")) || !got[0].Threshold.Equal(dec("10")) {
 		t.Fatalf("alerts %+v, want one firing at 33.33%%", got)
+	}
+}
+
+// TestEngineExpectedOverdueAlert: what an expected_overdue alert carries,
+// on the wire too (amounts as strings), and that its id depends only on
+// the rule and the item.
+func TestEngineExpectedOverdueAlert(t *testing.T) {
+	x := recon.Expected{Type: "expected", ID: "E2E-2026-03-0001", Kind: recon.Disbursement, LoanID: "L-7",
+		Amount: dec("12500.50"), Currency: "EUR", RequestedDate: "2026-03-02", WindowDays: 2, Status: recon.ExpectedOverdue,
+		Reason: "no settlement 2 days after the requested date 2026-03-02", StatusOn: "2026-03-05"}
+	e := engineFor(t, Rule{Name: "late", Kind: ExpectedOverdue})
+	got := e.Observe(t0, ExpectedChanged{Expected: x})
+	if len(got) != 1 {
+		t.Fatalf("got %d alerts, want 1", len(got))
+	}
+	a := got[0]
+	if a.ID != alertID("late", x.ID, 1) || strings.Contains(a.ID, x.ID) {
+		t.Errorf("id %q: want alertID(rule, end-to-end id, 1), free of the id itself", a.ID)
+	}
+	if a.State != StateFiring || a.Kind != "expected_overdue" || a.Subject != x.ID || !a.Value.Equal(x.Amount) ||
+		!a.Threshold.IsZero() || a.Currency != "EUR" || !a.At.Equal(t0) {
+		t.Errorf("alert %+v", a)
+	}
+	for _, w := range []string{"disbursement", x.ID, "L-7", "12500.5 EUR", "2026-03-02", "2 days"} {
+		if !strings.Contains(a.Message, w) {
+			t.Errorf("message %q does not contain %q", a.Message, w)
+		}
+	}
+	if p := a.Expected; p == nil || p.ID != x.ID || p.LoanID != x.LoanID || p.Kind != x.Kind || !p.Amount.Equal(x.Amount) ||
+		p.Currency != x.Currency || p.RequestedDate != x.RequestedDate || p.Status != x.Status {
+		t.Errorf("alert carries %+v, want the record %+v", a.Expected, x)
+	}
+
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wire struct {
+		Value    json.RawMessage `json:"value"`
+		Expected map[string]any  `json:"expected"`
+	}
+	if err := json.Unmarshal(b, &wire); err != nil {
+		t.Fatal(err)
+	}
+	if string(wire.Value) != `"12500.5"` {
+		t.Errorf("value on the wire %s, want a decimal string", wire.Value)
+	}
+	want := map[string]any{"id": x.ID, "loan_id": "L-7", "kind": "disbursement", "amount": "12500.5",
+		"currency": "EUR", "requested_date": "2026-03-02", "status": "overdue"}
+	for k, v := range want {
+		if wire.Expected[k] != v {
+			t.Errorf("expected.%s = %#v, want %#v", k, wire.Expected[k], v)
+		}
+	}
+
+	// another engine (a replay) gives the same id; other kinds carry no record
+	if again := engineFor(t, Rule{Name: "late", Kind: ExpectedOverdue}).Observe(t0.Add(time.Hour), ExpectedChanged{Expected: x}); len(again) != 1 || again[0].ID != a.ID {
+		t.Errorf("replay: %+v, want the same id %s", again, a.ID)
+	}
+	if b, _ := json.Marshal(recon.Alert{ID: "x"}); strings.Contains(string(b), "expected") {
+		t.Errorf("an alert of another kind marshals %s", b)
+	}
+}
+
+// TestEngineExpectedOverdueRing: once more items fired than the rule
+// remembers, a redelivery of the oldest fires again, with the same id (the
+// dispatcher and the alerts topic deduplicate by id).
+func TestEngineExpectedOverdueRing(t *testing.T) {
+	e := engineFor(t, Rule{Name: "late", Kind: ExpectedOverdue})
+	item := func(i int) Event {
+		return ExpectedChanged{Expected: recon.Expected{ID: fmt.Sprintf("E%d", i), Amount: dec("1"), Currency: "EUR", Status: recon.ExpectedOverdue}}
+	}
+	first := e.Observe(t0, item(0))
+	for i := 1; i <= maxSeen; i++ {
+		if got := e.Observe(t0, item(i)); len(got) != 1 {
+			t.Fatalf("item %d: %d alerts", i, len(got))
+		}
+	}
+	if got := e.Observe(t0, item(maxSeen)); len(got) != 0 {
+		t.Errorf("the newest item fired twice")
+	}
+	again := e.Observe(t0, item(0))
+	if len(first) != 1 || len(again) != 1 || again[0].ID != first[0].ID {
+		t.Errorf("oldest item past the ring: %+v then %+v, want the same id", first, again)
 	}
 }

@@ -35,11 +35,11 @@ type FeedConfig struct {
 	Log     *slog.Logger
 }
 
-// Feed follows the journal, bank transactions, statements, loans and
-// statement proofs, turns them into engine events, and publishes what
-// fires. It is the alerts component's one loop.
+// Feed follows the journal, bank transactions, statements, loans,
+// statement proofs and expected payments, turns them into engine events,
+// and publishes what fires. It is the alerts component's one loop.
 func (s *Service) Feed(ctx context.Context, cfg FeedConfig) error {
-	consume := kgo.ConsumeTopics(schemas.TopicLedgerEntries, schemas.TopicBankTransactions, schemas.TopicStatements, schemas.TopicLoans, schemas.TopicReconciliation)
+	consume := kgo.ConsumeTopics(schemas.TopicLedgerEntries, schemas.TopicBankTransactions, schemas.TopicStatements, schemas.TopicLoans, schemas.TopicReconciliation, schemas.TopicExpected)
 	if cfg.Start != nil {
 		parts := map[string]map[int32]kgo.Offset{}
 		for topic, ps := range cfg.Start {
@@ -208,6 +208,12 @@ func (f *feed) record(r *kgo.Record, replay bool) {
 		// the statement_break rule fires on a same-date "mismatch"
 		closing := b.Expected
 		f.events = append(f.events, StatementReceived{Account: b.AccountIBAN, Date: b.Date, Currency: b.Currency, Check: "mismatch", Closing: &closing})
+	case schemas.TopicExpected:
+		var x recon.Expected // a tombstone (empty value) does not decode
+		if replay || json.Unmarshal(r.Value, &x) != nil || x.ID == "" {
+			return
+		}
+		f.events = append(f.events, ExpectedChanged{Expected: x})
 	}
 }
 

@@ -1,13 +1,16 @@
 package alerts
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -83,5 +86,109 @@ func TestFeed(t *testing.T) {
 	}
 	if evs := f.flush(); len(evs) != 0 {
 		t.Errorf("second flush: %+v", evs)
+	}
+}
+
+func overdue(id string, status recon.ExpectedStatus) recon.Expected {
+	return recon.Expected{Type: "expected", ID: id, Kind: recon.Collection, LoanID: "L1", DueDate: "2026-12-01",
+		Amount: dec("100.00"), Currency: "EUR", RequestedDate: "2026-12-01", WindowDays: 5, Status: status}
+}
+
+// TestFeedExpected: expected-payment records become ExpectedChanged events
+// whatever their status (the rule picks); replays, tombstones, garbage and
+// records without an id give none.
+func TestFeedExpected(t *testing.T) {
+	f := newFeed()
+	f.record(rec(t, schemas.TopicExpected, "E1", overdue("E1", recon.ExpectedOpen)), false)
+	f.record(rec(t, schemas.TopicExpected, "E1", overdue("E1", recon.ExpectedOverdue)), false)
+	f.record(rec(t, schemas.TopicExpected, "E0", overdue("E0", recon.ExpectedOverdue)), true) // before the saved offset
+	f.record(&kgo.Record{Topic: schemas.TopicExpected, Key: []byte("E2")}, false)             // a tombstone
+	f.record(&kgo.Record{Topic: schemas.TopicExpected, Key: []byte("E3"), Value: []byte("{")}, false)
+	f.record(rec(t, schemas.TopicExpected, "", overdue("", recon.ExpectedOverdue)), false)
+	evs := f.flush()
+	if len(evs) != 2 {
+		t.Fatalf("events %+v, want 2", evs)
+	}
+	for i, want := range []recon.ExpectedStatus{recon.ExpectedOpen, recon.ExpectedOverdue} {
+		ev, ok := evs[i].(ExpectedChanged)
+		if !ok || ev.Expected.ID != "E1" || ev.Expected.Status != want || !ev.Expected.Amount.Equal(dec("100")) {
+			t.Errorf("event %d: %+v, want E1 %s", i, evs[i], want)
+		}
+	}
+}
+
+// TestFeedExpectedKafka: Service.Feed reads the expected-payments topic and
+// publishes one alert per overdue item, however often the record comes.
+// One partition keeps the order: once E2's alert is on the alerts topic,
+// anything E1 would have raised is there before it.
+func TestFeedExpectedKafka(t *testing.T) {
+	names := make([]string, len(schemas.Topics))
+	for i, tp := range schemas.Topics {
+		names[i] = tp.Name
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, names...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	kc := bus.Config{Brokers: cluster.ListenAddrs(), Partitions: 1, ReplicationFactor: 1, ClientID: "alerts-test"}
+	cl, err := kgo.NewClient(kc.Opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	now := time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC)
+	var recs []*kgo.Record
+	for _, x := range []recon.Expected{overdue("E1", recon.ExpectedOpen), overdue("E1", recon.ExpectedOverdue),
+		overdue("E1", recon.ExpectedOverdue), overdue("E1", recon.ExpectedSettled), overdue("E2", recon.ExpectedOverdue)} {
+		v, _ := json.Marshal(x)
+		recs = append(recs, bus.Event{Topic: schemas.TopicExpected, Key: x.ID, Type: schemas.TypeExpected,
+			ID: x.ID + "@" + string(x.Status), Source: "test", Time: now, Value: v, Partition: -1}.Record(1))
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	svc, err := New(Config{Rules: []Rule{{Name: "late", Kind: ExpectedOverdue}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Feed(fctx, FeedConfig{Kafka: kc, Producer: cl}) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("feed: %v", err)
+		}
+	}()
+
+	reader, err := kgo.NewClient(kc.Opts(kgo.ConsumeTopics(schemas.TopicAlerts), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	count := map[string]int{}
+	for count["E2"] == 0 {
+		fs := reader.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("timed out; alerts by item %v", count)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var a recon.Alert
+			if err := json.Unmarshal(r.Value, &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Kind != string(ExpectedOverdue) || a.Expected == nil || a.Expected.ID != a.Subject || string(r.Key) != a.ID {
+				t.Errorf("alert %+v under key %s", a, r.Key)
+			}
+			count[a.Subject]++
+		})
+	}
+	if count["E1"] != 1 || len(count) != 2 {
+		t.Errorf("alerts by item %v, want E1 and E2 once each", count)
 	}
 }

@@ -64,6 +64,10 @@ func (e *Engine) observe(out []recon.Alert, r *rule, rs *ruleState, now time.Tim
 		if r.Kind == InstalmentOverdue && (r.Subject == "" || r.Subject == ev.LoanID) {
 			return instalment(out, r, rs, now, ev)
 		}
+	case ExpectedChanged:
+		if r.Kind == ExpectedOverdue {
+			return expectedOverdue(out, r, rs, now, ev.Expected)
+		}
 	default:
 		panic(fmt.Sprintf("alerts: unknown event type %T", ev)) // a bug in the caller
 	}
@@ -115,28 +119,37 @@ func largeCredit(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev Tr
 		(r.Account != "" && ev.Account != r.Account) || ev.ID == "" || len(ev.ID) > maxSubjectBytes {
 		return out
 	}
-	if rs.seen == nil {
-		rs.seen = make(map[string]bool, len(rs.Seen))
-		for _, id := range rs.Seen {
-			rs.seen[id] = true
-		}
-	}
-	if rs.seen[ev.ID] {
+	if !rs.firstSight(ev.ID) {
 		return out
-	}
-	rs.seen[ev.ID] = true
-	if len(rs.Seen) < maxSeenCredits {
-		rs.Seen = append(rs.Seen, ev.ID)
-	} else { // a ring: overwrite the oldest
-		delete(rs.seen, rs.Seen[rs.SeenNext])
-		rs.Seen[rs.SeenNext] = ev.ID
-		rs.SeenNext = (rs.SeenNext + 1) % maxSeenCredits
 	}
 	return append(out, recon.Alert{
 		ID: alertID(r.Name, ev.ID, 1), Rule: r.Name, Kind: string(r.Kind), State: StateFiring,
 		Subject: ev.ID, Value: ev.Amount, Threshold: r.threshold, Currency: ev.Currency, At: now,
 		Message: fmt.Sprintf("firing: credit %s of %s %s (threshold %s)", ev.ID, ev.Amount, ev.Currency, r.threshold),
 	})
+}
+
+// firstSight reports whether id has not fired yet, and remembers it in a
+// ring of the last maxSeen ids.
+func (rs *ruleState) firstSight(id string) bool {
+	if rs.seen == nil {
+		rs.seen = make(map[string]bool, len(rs.Seen))
+		for _, id := range rs.Seen {
+			rs.seen[id] = true
+		}
+	}
+	if rs.seen[id] {
+		return false
+	}
+	rs.seen[id] = true
+	if len(rs.Seen) < maxSeen {
+		rs.Seen = append(rs.Seen, id)
+	} else { // a ring: overwrite the oldest
+		delete(rs.seen, rs.Seen[rs.SeenNext])
+		rs.Seen[rs.SeenNext] = id
+		rs.SeenNext = (rs.SeenNext + 1) % maxSeen
+	}
+	return true
 }
 
 func suspenseAge(out []recon.Alert, r *rule, rs *ruleState, now time.Time) []recon.Alert {
@@ -313,4 +326,27 @@ func instalmentEdge(out []recon.Alert, r *rule, rs *ruleState, now time.Time, su
 		}
 	}
 	return transition(out, r, rs, subject, cond, !cond, a, msg)
+}
+
+// expectedOverdue fires once per expected payment, when the tracker
+// publishes it overdue, and never resolves: settling late is the end of
+// that story, not the healing of a condition. The id depends only on the
+// rule and the item's end-to-end id, so a redelivered record, even one the
+// ring has forgotten, gives the same alert: the dispatcher does not send it
+// again, and on the alerts topic it is the same key.
+func expectedOverdue(out []recon.Alert, r *rule, rs *ruleState, now time.Time, x recon.Expected) []recon.Alert {
+	if x.Status != recon.ExpectedOverdue || x.ID == "" || len(x.ID) > maxSubjectBytes ||
+		(r.Currency != "" && x.Currency != r.Currency) || (r.Subject != "" && x.LoanID != r.Subject) ||
+		x.Amount.LessThan(r.threshold) {
+		return out
+	}
+	if !rs.firstSight(x.ID) {
+		return out
+	}
+	return append(out, recon.Alert{
+		ID: alertID(r.Name, x.ID, 1), Rule: r.Name, Kind: string(r.Kind), State: StateFiring,
+		Subject: x.ID, Value: x.Amount, Threshold: r.threshold, Currency: x.Currency, At: now, Expected: &x,
+		Message: fmt.Sprintf("firing: %s %s of loan %s: %s %s requested for %s, not settled within %d days",
+			x.Kind, x.ID, x.LoanID, x.Amount, x.Currency, x.RequestedDate, x.WindowDays),
+	})
 }
