@@ -106,14 +106,7 @@ func serve(ctx context.Context, name string, args []string, want components) int
 		start("matcher", matcherSvc.Run)
 		// the expected-payments tracker (collect/): settles, rejects, returns collections and disbursements
 		start("expected payments", collect.NewLoop(collect.LoopConfig{Kafka: kc, Log: log}).Run)
-		readiness = append(readiness, func() error {
-			select {
-			case <-matcherSvc.Ready():
-				return nil
-			default:
-				return errors.New("matcher loading loans")
-			}
-		})
+		readiness = append(readiness, matcherSvc.NotReady)
 	}
 	if want.view || want.ingest {
 		view = api.NewView(log)

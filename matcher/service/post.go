@@ -56,6 +56,7 @@ func (s *Service) post(ctx context.Context) error {
 		}
 		mu.Unlock()
 		s.publishPosters(posters, &mu)
+		s.restored(stagePost)
 	}
 	revoked := func(_ context.Context, m map[string][]int32) {
 		mu.Lock()

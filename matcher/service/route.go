@@ -49,6 +49,7 @@ func (s *Service) route(ctx context.Context) error {
 			routers[p] = r
 		}
 		mu.Unlock()
+		s.restored(stageRoute)
 	}
 	revoked := func(_ context.Context, m map[string][]int32) {
 		mu.Lock()

@@ -8,9 +8,11 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +51,12 @@ type Service struct {
 	ready   chan struct{}
 	m       metrics
 
+	// readiness: the loans table caught up, and each stage (route, post)
+	// restored the state of a first assignment (possibly empty)
+	caughtUp  atomic.Bool
+	joined    [2]atomic.Bool
+	readyOnce sync.Once
+
 	postMu  sync.Mutex
 	posters map[int32]*matcher.Poster // for the suspense view
 }
@@ -70,8 +78,41 @@ func New(cfg Config, reg prometheus.Registerer) *Service {
 	return &Service{cfg: cfg, loans: matcher.NewLoans(), ready: make(chan struct{}), m: newMetrics(reg), posters: map[int32]*matcher.Poster{}}
 }
 
-// Ready is closed once the loans table has caught up and both stages run.
+// Ready is closed once the loans table has caught up and both stages have
+// joined their consumer groups and restored the state of the partitions
+// they were given (an instance given none counts as joined).
 func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// NotReady says what the matcher still waits for, or nil once Ready is
+// closed.
+func (s *Service) NotReady() error {
+	switch {
+	case !s.caughtUp.Load():
+		return errors.New("matcher: loading loans")
+	case !s.joined[stageRoute].Load():
+		return errors.New("matcher: route stage joining its group, restoring deduplication state")
+	case !s.joined[stagePost].Load():
+		return errors.New("matcher: post stage joining its group, restoring posting state from the journal")
+	}
+	return nil
+}
+
+const (
+	stageRoute = iota
+	stagePost
+)
+
+// restored records that a stage holds the state of its first assignment.
+func (s *Service) restored(stage int) {
+	s.joined[stage].Store(true)
+	s.markReady()
+}
+
+func (s *Service) markReady() {
+	if s.NotReady() == nil {
+		s.readyOnce.Do(func() { close(s.ready) })
+	}
+}
 
 // Run keeps the loans table and both stages running until ctx ends. A stage
 // whose transaction fails is torn down and restarted (GroupTransactSession
@@ -88,7 +129,8 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { errs <- s.tailLoans(ctx, loansCl) }()
 	go func() { errs <- s.forever(ctx, "route", s.route) }()
 	go func() { errs <- s.forever(ctx, "post", s.post) }()
-	close(s.ready)
+	s.caughtUp.Store(true)
+	s.markReady()
 	// Run returns only once every loop has stopped: a Service restarted in
 	// the same process must not meet its previous sessions in the group.
 	err = <-errs
