@@ -61,8 +61,9 @@ func TestIntegrationPortfolioMonth(t *testing.T) {
 	// ---- the portfolio: five loans, an instalment in March and one in April each ----
 	// Every loan id is chosen in loans-topic partition 0, so once the
 	// matcher knows the probe loan posted after them it knows them all: a
-	// disbursement (a debit) that outruns its loan is parked for good
-	// (only credits are re-matched), so the statement must wait for that.
+	// disbursement (a debit) that outruns its loan would go through
+	// suspense (parked, then re-matched when the loan arrives), so the
+	// statement waits for that to keep the journal this test expects.
 	const n = 5
 	inPartition0 := func(prefix string) string {
 		for k := 0; ; k++ {

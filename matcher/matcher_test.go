@@ -990,8 +990,15 @@ func (w *world) step() {
 		}
 		w.credits = append(w.credits, t)
 		w.sight(t)
-	case op < 55: // money for an IBAN with no loan yet
+	case op < 55: // money for an IBAN with no loan yet, maybe after the loan was paid out
 		l := w.newLoan()
+		if w.rng.IntN(3) == 0 {
+			l.DisbursementEndToEndID = "DISB-" + l.LoanID
+			d := txn(recon.Debit, l.Principal.String(), "", l.DisbursementEndToEndID)
+			d.Currency = l.Currency
+			d.ID = recon.IdentityKey(d)
+			w.sight(d)
+		}
 		w.future = append(w.future, l)
 		t := credit(w.amount().String(), l.VirtualIBAN, "E2E-"+strconv.Itoa(len(w.sighted)))
 		t.Currency = l.Currency

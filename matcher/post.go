@@ -236,13 +236,11 @@ func (p *Poster) Post(now time.Time, r Routed) Result {
 		p.emit(&res, p.allocate(now, r.LoanID, t, t.Amount, bank, EntryRepayment, r))
 		p.resolveWaiting(&res, now, r.LoanID, t)
 	case t.Direction == recon.Credit: // a reversal of an earlier outgoing transfer
-		p.reverseDebit(&res, now, r.LoanID, t)
+		p.reverseDebit(&res, now, r.LoanID, t, bank, 0)
 	case t.ReturnReason != "" || t.Reversal:
 		p.reverse(&res, now, r.LoanID, t, bank, 0)
-	case r.Rule == "disbursement":
-		p.emit(&res, entry(now, t, EntryDisbursement, r.LoanID, ledger.Principal(r.LoanID), bank, t.Amount))
 	default:
-		p.refund(&res, now, r.LoanID, t)
+		p.payOut(&res, now, r, bank)
 	}
 	d.Outcome = recon.Posted
 	d.EntryIDs = make([]string, 0, len(res.Entries))
@@ -551,18 +549,20 @@ func (p *Poster) reverse(res *Result, now time.Time, loanID string, t recon.Bank
 
 // reverseDebit books an incoming reversal of an earlier outgoing transfer
 // of the loan (a disbursement or a refund that came back), found by its
-// end-to-end id; anything else is parked.
-func (p *Poster) reverseDebit(res *Result, now time.Time, loanID string, t recon.BankTransaction) {
+// end-to-end id; anything else is parked. from is where the money comes
+// from: the bank, or transit when it was re-matched out of suspense.
+func (p *Poster) reverseDebit(res *Result, now time.Time, loanID string, t recon.BankTransaction, from string, round int) {
 	s := p.loan(loanID)
 	out, ok := s.debits[t.EndToEndID]
 	amount, _ := toMinor(t.Amount, t.Currency)
 	switch {
 	case !ok || t.EndToEndID == "":
-		p.emit(res, p.suspense(now, t, loanID, "incoming reversal of an outgoing transfer not booked (end-to-end id "+orDefault(t.EndToEndID, "missing")+")"))
+		p.emit(res, p.park(now, t, loanID, "incoming reversal of an outgoing transfer not booked (end-to-end id "+orDefault(t.EndToEndID, "missing")+")", from, round))
 	case out.amount != amount:
-		p.emit(res, p.suspense(now, t, loanID, "incoming reversal of "+t.Amount.String()+" does not equal the "+out.kind+" of "+fromMinor(out.amount, t.Currency).String()))
+		p.emit(res, p.park(now, t, loanID, "incoming reversal of "+t.Amount.String()+" does not equal the "+out.kind+" of "+fromMinor(out.amount, t.Currency).String(), from, round))
 	default:
-		e := entry(now, t, EntryDebitReversal, loanID, ledger.Bank(t.AccountIBAN), out.account, t.Amount)
+		e := entry(now, t, EntryDebitReversal, loanID, from, out.account, t.Amount)
+		e.ID, e.Round = entryID(t.ID, EntryDebitReversal, loanID, round), round
 		e.Reverses, e.Note = out.txnID, out.kind+" reversed"
 		p.emit(res, e)
 		p.applyCredit(res, now, loanID, t.ID)
@@ -625,13 +625,24 @@ func (p *Poster) applyCredit(res *Result, now time.Time, loanID, txnID string) {
 	p.emit(res, e)
 }
 
-// refund books an outgoing transfer to the borrower against its credit.
-func (p *Poster) refund(res *Result, now time.Time, loanID string, t recon.BankTransaction) {
-	if amount, _ := toMinor(t.Amount, t.Currency); p.loan(loanID).credit < amount {
-		p.emit(res, p.suspense(now, t, loanID, "debit on a loan without enough borrower credit (not a return, a disbursement or a covered refund)"))
+// payOut books an outgoing transfer (not a return) routed to a loan: a
+// disbursement (matched by the loan's disbursement end-to-end id) on its
+// principal, anything else as a refund against the borrower's credit. from
+// is where the money leaves: the bank, or transit when the transfer was
+// re-matched out of suspense (then r carries the rematch's round, note and
+// actor). The live path and the re-match book through here alike.
+func (p *Poster) payOut(res *Result, now time.Time, r Routed, from string) {
+	t, loanID := r.Transaction, r.LoanID
+	kind, debit := EntryRefund, ledger.Credit(loanID)
+	if r.Rule == "disbursement" {
+		kind, debit = EntryDisbursement, ledger.Principal(loanID)
+	} else if amount, _ := toMinor(t.Amount, t.Currency); p.loan(loanID).credit < amount {
+		p.emit(res, p.park(now, t, loanID, "debit on a loan without enough borrower credit (not a return, a disbursement or a covered refund)", from, r.Round))
 		return
 	}
-	p.emit(res, entry(now, t, EntryRefund, loanID, ledger.Credit(loanID), ledger.Bank(t.AccountIBAN), t.Amount))
+	e := entry(now, t, kind, loanID, debit, from, t.Amount)
+	e.ID, e.Round, e.Note, e.Actor = entryID(t.ID, kind, loanID, r.Round), r.Round, r.Note, r.Actor
+	p.emit(res, e)
 }
 
 // suspense parks t: a credit moves bank→suspense, a debit suspense→bank.
@@ -662,8 +673,11 @@ func (p *Poster) park(now time.Time, t recon.BankTransaction, loanID, reason, fr
 // Rematch releases the suspense items whose loan has become known: every
 // item when the loans table changed (all), else only the items parked since
 // the last call (their loan may have arrived while they were in flight).
-// When the loans table changed it also applies borrower credit to loans
-// whose schedule grew.
+// Credits and outgoing transfers alike are routed by the cascade and booked
+// on the loan's partition by the rule the live path would have used (see
+// rematchIn). Only whole items parked for want of a loan (never assigned)
+// are re-matched. When the loans table changed it also applies borrower
+// credit to loans whose schedule grew.
 func (p *Poster) Rematch(now time.Time, all bool) Result {
 	var res Result
 	ids := p.fresh
@@ -671,26 +685,36 @@ func (p *Poster) Rematch(now time.Time, all bool) Result {
 		ids = p.itemIDs()
 	}
 	p.fresh = nil
+	var phases [nPhases][]*Routed
 	for _, id := range ids {
 		it, ok := p.items[id]
 		if !ok {
 			continue
 		}
 		t := it.Transaction
-		if it.Kind != ItemMoney || it.LoanID != "" || it.Round > 0 || t.Direction != recon.Credit || t.Remainder || IsCharge(t) || !it.Amount.Equal(t.Amount) {
+		if it.Kind != ItemMoney || it.LoanID != "" || it.Round > 0 || t.Remainder || IsCharge(t) || !it.Amount.Equal(t.Amount) {
 			continue
 		}
 		if _, err := toMinor(t.Amount, t.Currency); err != nil {
 			continue
 		}
 		rt := p.router.cascade(t)
-		if rt.LoanID == "" {
+		if rt.LoanID == "" || p.loanCurrency(rt.LoanID) != t.Currency {
 			continue
 		}
-		if off, _ := p.loans.find(keyID, rt.LoanID); p.loans.view(off).currency != t.Currency {
-			continue
+		rt.ItemID = id
+		ph := rematchPhase(t, rt.Rule)
+		phases[ph] = append(phases[ph], rt)
+	}
+	for _, rts := range phases {
+		for _, rt := range rts {
+			it, ok := p.items[rt.ItemID]
+			if !ok { // a return that followed its original already, or an id met twice
+				continue
+			}
+			p.release(&res, now, it, []Allocation{{LoanID: rt.LoanID, Amount: it.Amount}}, rt.Rule,
+				"re-matched automatically by "+rt.Rule+": "+rt.Evidence, "recon")
 		}
-		p.release(&res, now, it, []Allocation{{LoanID: rt.LoanID, Amount: t.Amount}}, rt.Rule, "re-matched automatically by "+rt.Rule, "recon")
 	}
 	if all {
 		ids := make([]string, 0)
@@ -705,6 +729,32 @@ func (p *Poster) Rematch(now time.Time, all bool) Result {
 		}
 	}
 	return res
+}
+
+// The phases of one Rematch, in the order money moves: released shares of
+// one loan reach its partition in this order, so what undoes or draws on
+// an earlier movement finds it booked.
+const (
+	phaseDisbursement  = iota // money paid out before it is repaid or comes back
+	phaseCredit               // repayments; returns parked for them follow them (see release)
+	phaseOutgoing             // refunds, after the credits that may cover them
+	phaseDebitReversal        // an outgoing transfer that came back, after the transfer
+	phaseReturn               // returns whose original is not parked here
+	nPhases
+)
+
+func rematchPhase(t recon.BankTransaction, rule string) int {
+	switch {
+	case t.Direction == recon.Credit && t.Reversal:
+		return phaseDebitReversal
+	case t.Direction == recon.Credit:
+		return phaseCredit
+	case t.ReturnReason != "" || t.Reversal:
+		return phaseReturn
+	case rule == "disbursement":
+		return phaseDisbursement
+	}
+	return phaseOutgoing
 }
 
 // assign moves a suspense item to one or more loans on a person's request.
@@ -806,8 +856,12 @@ func (p *Poster) release(res *Result, now time.Time, it *Item, allocs []Allocati
 	}
 }
 
-// rematchIn books a share released from suspense on its loan: a credit
-// is allocated; an outgoing item reverses its original or is taken back.
+// rematchIn books a share released from suspense on its loan. What a
+// person assigned is allocated (a credit), reverses its original or is
+// taken back (an outgoing item). What Rematch released is booked by the
+// rule the live path would have used: a repayment is allocated, an
+// incoming reversal reverses its outgoing transfer, a return its
+// original, an outgoing transfer is paid out (a disbursement or a refund).
 func (p *Poster) rematchIn(now time.Time, r Routed) Result {
 	var res Result
 	t := r.Transaction
@@ -825,10 +879,22 @@ func (p *Poster) rematchIn(now time.Time, r Routed) Result {
 		p.emit(&res, p.park(now, t, r.LoanID, reason, ledger.Transit, r.Round))
 		return res
 	}
-	if t.Direction == recon.Credit {
+	auto := r.Rule != "manual"
+	if auto {
+		t.Amount = *r.Amount // whole items only: the same amount
+	}
+	switch {
+	case t.Direction == recon.Credit && t.Reversal && auto:
+		p.reverseDebit(&res, now, r.LoanID, t, ledger.Transit, r.Round)
+		return res
+	case t.Direction == recon.Credit:
 		p.emit(&res, p.allocate(now, r.LoanID, t, *r.Amount, ledger.Transit, EntryRematchIn, r))
 		p.resolveWaiting(&res, now, r.LoanID, t)
 		p.applyCredit(&res, now, r.LoanID, t.ID)
+		return res
+	case t.ReturnReason == "" && !t.Reversal && auto:
+		r.Transaction = t
+		p.payOut(&res, now, r, ledger.Transit)
 		return res
 	}
 	s := p.loan(r.LoanID)
