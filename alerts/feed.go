@@ -171,8 +171,8 @@ func (f *feed) record(r *kgo.Record, replay bool) {
 			delete(f.paid, key)
 			return
 		}
-		var l recon.Loan
-		if json.Unmarshal(r.Value, &l) != nil || l.LoanID == "" {
+		l, err := recon.DecodeLoan(r.Value)
+		if err != nil || l.LoanID == "" {
 			return
 		}
 		if _, ok := f.loans[l.LoanID]; !ok && len(f.loans) >= maxFeedLoans {

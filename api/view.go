@@ -73,8 +73,7 @@ func (v *View) apply(r *kgo.Record) {
 			delete(v.loans, string(r.Key))
 			return
 		}
-		var l recon.Loan
-		if err := json.Unmarshal(r.Value, &l); err == nil {
+		if l, err := recon.DecodeLoan(r.Value); err == nil {
 			v.loans[l.LoanID] = l
 		}
 	case schemas.TopicLedgerEntries:

@@ -23,8 +23,8 @@ func Loans(ctx context.Context, c bus.Config) ([]recon.Loan, error) {
 			delete(byID, string(r.Key))
 			return nil
 		}
-		var l recon.Loan
-		if err := json.Unmarshal(r.Value, &l); err != nil {
+		l, err := recon.DecodeLoan(r.Value)
+		if err != nil {
 			return fmt.Errorf("collect: loan record %s: %w", bus.Where(r), err)
 		}
 		byID[l.LoanID] = l

@@ -44,6 +44,11 @@ type Loans struct {
 	n       int
 	seed    maphash.Seed
 	idx     [nKeys]index
+
+	// PutJSON's scratch: the fields of the record, its packed form
+	fields  recon.LoanFields
+	scratch []byte
+	parts   [][3]int64
 }
 
 // The keys a loan is found by, in record order.
@@ -69,10 +74,34 @@ func (l *Loans) Put(loan recon.Loan) error {
 	if err != nil {
 		return fmt.Errorf("loan %q: %w", loan.LoanID, err)
 	}
-	if len(l.arena)+len(rec) > maxArenaBytes {
-		return fmt.Errorf("loan %q: the loans table is full (%d bytes)", loan.LoanID, len(l.arena))
+	return l.putRecord(loan.LoanID, rec)
+}
+
+// PutJSON adds or replaces the loan of a loans-topic record: what
+// Put(recon.DecodeLoan(b)) does, record and error alike, but the records
+// recon writes go from their bytes to the table without a recon.Loan in
+// between (reading every loan is most of a matcher's restart).
+func (l *Loans) PutJSON(b []byte) error {
+	if recon.ReadLoanFields(b, &l.fields) {
+		var ok bool
+		if l.scratch, ok = l.packFields(l.scratch[:0]); ok {
+			return l.putRecord(view(l.fields.LoanID), l.scratch)
+		}
 	}
-	l.Delete(loan.LoanID)
+	loan, err := recon.DecodeLoan(b)
+	if err != nil {
+		return err
+	}
+	return l.Put(loan)
+}
+
+// putRecord stores the packed record of loan id (which may be a view of
+// the caller's bytes: it is not kept).
+func (l *Loans) putRecord(id string, rec []byte) error {
+	if len(l.arena)+len(rec) > maxArenaBytes {
+		return fmt.Errorf("loan %q: the loans table is full (%d bytes)", id, len(l.arena))
+	}
+	l.Delete(id)
 	off := uint32(len(l.arena))
 	l.arena = append(l.arena, rec...)
 	l.n++
@@ -148,20 +177,12 @@ func encodeLoan(loan recon.Loan) ([]byte, error) {
 	case len(loan.Schedule) > MaxInstalments:
 		return nil, fmt.Errorf("%d instalments, the limit is %d", len(loan.Schedule), MaxInstalments)
 	}
-	b := make([]byte, 0, 64+4*len(loan.Schedule))
-	for _, s := range []string{loan.LoanID, normIBAN(loan.VirtualIBAN), loan.MandateID, loan.DisbursementEndToEndID} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	b = append(b, loan.Currency...)
 	principal, err := toMinor(loan.Principal, loan.Currency)
 	if err != nil || principal < 0 {
 		return nil, fmt.Errorf("principal %s: %v", loan.Principal, orNegative(err))
 	}
-	b = binary.AppendVarint(b, principal)
 	sched := sortedSchedule(loan.Schedule)
-	b = binary.AppendUvarint(b, uint64(len(sched)))
-	var prev [3]int64
+	parts := make([][3]int64, len(sched))
 	for i, in := range sched {
 		for p, a := range [3]decimal.Decimal{in.Fees, in.Interest, in.Principal} {
 			v, err := toMinor(a, loan.Currency)
@@ -171,12 +192,84 @@ func encodeLoan(loan recon.Loan) ([]byte, error) {
 			if v > maxMinor/int64(MaxInstalments) {
 				return nil, fmt.Errorf("instalment %d (%s): %s %s is too large", i, in.DueDate, partNames[p], a)
 			}
-			b = binary.AppendVarint(b, v-prev[p])
-			prev[p] = v
+			parts[i][p] = v
 		}
 	}
-	return b, nil
+	return pack(make([]byte, 0, 64+4*len(sched)), [4]string{loan.LoanID, normIBAN(loan.VirtualIBAN), loan.MandateID, loan.DisbursementEndToEndID},
+		loan.Currency, principal, parts), nil
 }
+
+// packFields is encodeLoan on l.fields, for PutJSON: false for anything
+// encodeLoan would refuse or that ReadLoanFields left as text the plain
+// reader does not take (Put then decides, and words the error).
+func (l *Loans) packFields(dst []byte) ([]byte, bool) {
+	f := &l.fields
+	switch {
+	case len(f.LoanID) == 0 || len(f.LoanID) > MaxLoanIDBytes,
+		len(f.VirtualIBAN) > MaxRefBytes || len(f.MandateID) > MaxRefBytes || len(f.DisbursementEndToEndID) > MaxRefBytes,
+		len(f.Currency) != 3,
+		len(f.Schedule) > MaxInstalments:
+		return dst, false
+	}
+	scale := exponent(view(f.Currency))
+	minor := func(text []byte, limit int64) (int64, bool) {
+		if text == nil { // absent: zero, as encoding/json leaves it
+			return 0, true
+		}
+		c, exp, ok := recon.PlainDecimal(text)
+		if !ok {
+			return 0, false
+		}
+		v, ok := shiftMinor(c, exp, scale)
+		return v, ok && v >= 0 && v <= limit
+	}
+	principal, ok := minor(f.Principal, maxMinor)
+	if !ok {
+		return dst, false
+	}
+	sched := f.Schedule
+	for i := 1; i < len(sched); i++ { // stable, as sortedSchedule
+		for j := i; j > 0 && view(sched[j].DueDate) < view(sched[j-1].DueDate); j-- {
+			sched[j], sched[j-1] = sched[j-1], sched[j]
+		}
+	}
+	parts := l.parts[:0]
+	for _, in := range sched {
+		var p [3]int64
+		for k, text := range [3][]byte{in.Fees, in.Interest, in.Principal} {
+			if p[k], ok = minor(text, maxMinor/int64(MaxInstalments)); !ok {
+				return dst, false
+			}
+		}
+		parts = append(parts, p)
+	}
+	l.parts = parts
+	return pack(dst, [4]string{view(f.LoanID), normIBAN(view(f.VirtualIBAN)), view(f.MandateID), view(f.DisbursementEndToEndID)},
+		view(f.Currency), principal, parts), true
+}
+
+// pack appends a loan's record: its four keys, currency, principal and the
+// parts of each instalment (in due order) delta-coded.
+func pack(b []byte, keys [4]string, currency string, principal int64, parts [][3]int64) []byte {
+	for _, s := range keys {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = append(b, currency...)
+	b = binary.AppendVarint(b, principal)
+	b = binary.AppendUvarint(b, uint64(len(parts)))
+	var prev [3]int64
+	for _, p := range parts {
+		for k, v := range p {
+			b = binary.AppendVarint(b, v-prev[k])
+			prev[k] = v
+		}
+	}
+	return b
+}
+
+// view is b as a string without a copy, for a moment: never kept.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func orNegative(err error) error {
 	if err == nil {
@@ -445,22 +538,32 @@ func toMinor(d decimal.Decimal, currency string) (int64, error) {
 		return 0, fmt.Errorf("amount %s is too large", d)
 	}
 	c, exp := d.CoefficientInt64(), d.Exponent()
+	if v, ok := shiftMinor(c, exp, scale); ok {
+		return v, nil
+	}
+	if shift := exp + scale; shift < 0 && (-shift > 18 || c%pow10[-shift] != 0) {
+		return 0, errPrecision{d, currency}
+	}
+	return 0, fmt.Errorf("amount %s is too large", d)
+}
+
+// shiftMinor is coefficient c times 10^exp in minor units of a currency
+// with scale fraction digits; false when that is finer than the minor
+// unit or beyond maxMinor.
+func shiftMinor(c int64, exp, scale int32) (int64, bool) {
 	switch shift := exp + scale; {
 	case shift >= 0:
 		if shift > 18 || c != 0 && (c > maxMinor/pow10[shift] || c < -maxMinor/pow10[shift]) {
-			return 0, fmt.Errorf("amount %s is too large", d)
+			return 0, false
 		}
 		c *= pow10[shift]
 	default:
 		if -shift > 18 || c%pow10[-shift] != 0 {
-			return 0, errPrecision{d, currency}
+			return 0, false
 		}
 		c /= pow10[-shift]
 	}
-	if c > maxMinor || c < -maxMinor {
-		return 0, fmt.Errorf("amount %s is too large", d)
-	}
-	return c, nil
+	return c, c <= maxMinor && c >= -maxMinor
 }
 
 // fromMinor is the exact decimal of v minor units.

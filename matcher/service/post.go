@@ -27,6 +27,7 @@ func (s *Service) post(ctx context.Context) error {
 	posters := map[int32]*matcher.Poster{}
 	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 		parts := m[schemas.TopicRouted]
+		start, records := time.Now(), 0
 		fresh := map[int32]*matcher.Poster{}
 		for _, p := range parts {
 			fresh[p] = matcher.NewPoster(s.loans)
@@ -43,6 +44,7 @@ func (s *Service) post(ctx context.Context) error {
 				return fmt.Errorf("journal %s: %w", bus.Where(r), err)
 			}
 			fresh[r.Partition].Restore(e)
+			records++
 			return nil
 		})
 		s.mu.RUnlock()
@@ -56,6 +58,7 @@ func (s *Service) post(ctx context.Context) error {
 		}
 		mu.Unlock()
 		s.publishPosters(posters, &mu)
+		s.cfg.Log.Info("post stage restored", "partitions", parts, "journal_entries", records, "took", time.Since(start).Round(time.Millisecond))
 		s.restored(stagePost)
 	}
 	revoked := func(_ context.Context, m map[string][]int32) {

@@ -23,6 +23,7 @@ func (s *Service) route(ctx context.Context) error {
 	routers := map[int32]*matcher.Router{}
 	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 		parts := m[schemas.TopicBankTransactions]
+		start, records := time.Now(), 0
 		fresh := map[int32]*matcher.Router{}
 		for _, p := range parts {
 			fresh[p] = matcher.NewRouter(s.loans)
@@ -38,6 +39,7 @@ func (s *Service) route(ctx context.Context) error {
 				return fmt.Errorf("dedup changelog %s: %w", bus.Where(r), err)
 			}
 			fresh[r.Partition].Remember(string(r.Key), seen)
+			records++
 			return nil
 		})
 		if err != nil {
@@ -49,6 +51,7 @@ func (s *Service) route(ctx context.Context) error {
 			routers[p] = r
 		}
 		mu.Unlock()
+		s.cfg.Log.Info("route stage restored", "partitions", parts, "dedup_records", records, "took", time.Since(start).Round(time.Millisecond))
 		s.restored(stageRoute)
 	}
 	revoked := func(_ context.Context, m map[string][]int32) {

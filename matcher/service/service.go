@@ -168,10 +168,16 @@ func (s *Service) catchUpLoans(ctx context.Context) (*kgo.Client, error) {
 	for i := range parts {
 		parts[i] = int32(i)
 	}
-	next, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicLoans, parts, s.applyLoan)
+	start, records := time.Now(), 0
+	next, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicLoans, parts, func(r *kgo.Record) error {
+		records++
+		s.loanRecord(r)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("matcher: load loans: %w", err)
 	}
+	s.cfg.Log.Info("loans table caught up", "loans", s.loans.Len(), "records", records, "took", time.Since(start).Round(time.Millisecond))
 	offsets := map[int32]kgo.Offset{}
 	for p, o := range next {
 		offsets[p] = kgo.NewOffset().At(o)
@@ -186,11 +192,19 @@ func (s *Service) tailLoans(ctx context.Context, cl *kgo.Client) error {
 			return nil
 		}
 		fs.EachError(func(t string, p int32, err error) { s.cfg.Log.Warn("loans topic fetch", "partition", p, "err", err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			if err := s.applyLoan(r); err != nil {
-				s.cfg.Log.Error("loan record refused", "where", bus.Where(r), "err", err)
-			}
-		})
+		fs.EachRecord(s.loanRecord)
+	}
+}
+
+// loanRecord applies one record of the loans topic. A record the table
+// cannot take is logged with its coordinates and counted, and the loans
+// after it still load: one bad loan must not keep every payment from
+// matching. The record itself stays on the (compacted) topic until a
+// corrected loan with the same key replaces it.
+func (s *Service) loanRecord(r *kgo.Record) {
+	if err := s.applyLoan(r); err != nil {
+		s.m.loansRefused.Inc()
+		s.cfg.Log.Error("loan record refused; publish a corrected loan with the same id", "where", bus.Where(r), "err", err)
 	}
 }
 
@@ -202,11 +216,7 @@ func (s *Service) applyLoan(r *kgo.Record) error {
 		s.loans.Delete(string(r.Key))
 		return nil
 	}
-	var loan recon.Loan
-	if err := json.Unmarshal(r.Value, &loan); err != nil {
-		return fmt.Errorf("%s: %w", bus.Where(r), err)
-	}
-	if err := s.loans.Put(loan); err != nil {
+	if err := s.loans.PutJSON(r.Value); err != nil {
 		return fmt.Errorf("%s: %w", bus.Where(r), err)
 	}
 	s.m.loans.Set(float64(s.loans.Len()))
