@@ -75,12 +75,18 @@ func (a *API) balance(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, map[string]any{"account": account, "at": at, "balances": bals})
 }
 
+// suspense serves GET /v1/suspense: open items oldest first, a page at a
+// time (?limit=, default 1000, at most 10000; ?after= the previous page's
+// next), optionally only those of one bank account (?account=IBAN), one
+// currency (?currency=) or one kind (?kind=money|conflict). total and
+// totals (parked money per currency) count every page.
 func (a *API) suspense(w http.ResponseWriter, r *http.Request) {
-	items := a.View.Suspense(a.Now())
-	if items == nil {
-		items = []SuspenseItem{}
+	q, err := suspenseQueryOf(r.URL.Query())
+	if err != nil {
+		reply(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
 	}
-	reply(w, http.StatusOK, map[string]any{"items": items})
+	reply(w, http.StatusOK, q.page(a.View.Suspense(a.Now())))
 }
 
 type assignRequest struct {

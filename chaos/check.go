@@ -331,7 +331,7 @@ func (c *Checker) apiDiff(w *Workload, limit int) []string {
 			}
 		}
 	}
-	get("/v1/suspense", &susp)
+	get("/v1/suspense?limit=10000&account="+url.QueryEscape(w.Acct), &susp)
 	n := 0
 	for _, it := range susp.Items {
 		if it.Evidence.AccountIBAN != w.Acct {

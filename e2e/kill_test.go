@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -508,7 +509,7 @@ func checkLoans(in *proc, w *workload, limit int) []string {
 			}
 		}
 	}
-	in.get("/v1/suspense", &susp)
+	in.get("/v1/suspense?limit=10000&account="+url.QueryEscape(w.acct), &susp)
 	got := map[string]decimal.Decimal{}
 	for _, it := range susp.Items {
 		if it.Evidence.AccountIBAN == w.acct {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,7 +156,7 @@ rules:
 		}
 	}
 	eventually(t, 30*time.Second, "one suspense item", func() (bool, string) {
-		p.get("/v1/suspense", &susp)
+		p.get("/v1/suspense?limit=10000&account="+url.QueryEscape(acct), &susp)
 		n := 0
 		for _, it := range susp.Items {
 			if it.Evidence.AccountIBAN == acct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -263,7 +264,7 @@ func TestIntegrationPortfolioMonth(t *testing.T) {
 			}
 		}
 	}
-	p.get("/v1/suspense", &susp)
+	p.get("/v1/suspense?limit=10000&account="+url.QueryEscape(acct), &susp)
 	for _, it := range susp.Items {
 		if it.Evidence.AccountIBAN == acct {
 			t.Errorf("suspense item %s of %s: %s", it.ID, it.Amount, it.Reason)

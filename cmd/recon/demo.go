@@ -90,9 +90,9 @@ func printSummary(w io.Writer, base string) {
 			fmt.Fprintf(w, "loan %-7s owed %10s  paid %9s  outstanding %10s  overpaid %7s  %s\n", l.LoanID, l.Owed.StringFixed(2), l.Paid.StringFixed(2), l.Outstanding.StringFixed(2), l.Overpaid.StringFixed(2), l.Status)
 		}
 	}
-	var susp struct{ Items []api.SuspenseItem }
+	var susp api.SuspensePage
 	if err := getJSON(base+"/v1/suspense", &susp); err == nil {
-		fmt.Fprintf(w, "suspense: %d item(s)\n", len(susp.Items))
+		fmt.Fprintf(w, "suspense: %d item(s)\n", susp.Total)
 		for _, it := range susp.Items {
 			fmt.Fprintf(w, "  %s %s %s: %s\n", it.ID, it.Amount.StringFixed(2), it.Currency, it.Reason)
 		}

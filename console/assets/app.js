@@ -127,7 +127,8 @@ async function renderSuspense(view) {
     el("td", {}, evidence(it)),
     el("td", {}, el("button", { type: "button", class: "assign", dataset: { itemId: it.id }, onclick: () => openAssign(it) }, "Assign…"))));
   view.replaceChildren(
-    el("h2", {}, "Suspense queue ", el("span", { class: "muted" }, "(" + items.length + " open, oldest first)")),
+    el("h2", {}, "Suspense queue ", el("span", { class: "muted" }, "(" + (data.total ?? items.length) + " open, oldest first" +
+      (data.next ? "; the oldest " + items.length + " shown" : "") + ")")),
     items.length === 0 ? el("p", { class: "placeholder", id: "suspense-empty" }, "Nothing in suspense.") :
       el("table", { id: "suspense-table" },
         el("thead", {}, el("tr", {}, ["Age", "Amount", "Direction", "Reason", "Loan hint", "Evidence", ""].map((h) => el("th", {}, h)))),
@@ -205,7 +206,7 @@ async function waitBooked(itemID, loanID) {
   for (let i = 0; i < 60; i++) {
     await new Promise((r) => setTimeout(r, 1000));
     let data;
-    try { data = await api("GET", "/v1/suspense"); } catch (e) { continue; }
+    try { data = await api("GET", "/v1/suspense?limit=10000"); } catch (e) { continue; }
     if (!(data.items || []).some((x) => x.id === itemID)) {
       flash("Booked: item " + itemID + " is now on loan " + loanID + ".", "ok");
       const link = el("a", { href: "#/loan/" + encodeURIComponent(loanID), id: "booked-loan-link" }, " Open loan " + loanID);
