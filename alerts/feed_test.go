@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/bus/bustest"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -122,21 +122,7 @@ func TestFeedExpected(t *testing.T) {
 // One partition keeps the order: once E2's alert is on the alerts topic,
 // anything E1 would have raised is there before it.
 func TestFeedExpectedKafka(t *testing.T) {
-	names := make([]string, len(schemas.Topics))
-	for i, tp := range schemas.Topics {
-		names[i] = tp.Name
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, names...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	kc := bus.Config{Brokers: cluster.ListenAddrs(), Partitions: 1, ReplicationFactor: 1, ClientID: "alerts-test"}
-	cl, err := kgo.NewClient(kc.Opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	kc, cl := bustest.Cluster(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/bus/bustest"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -18,21 +18,7 @@ import (
 // rejects one by a pain.002, marks the third overdue, and publishes each
 // change on the expected-payments topic.
 func TestLoop(t *testing.T) {
-	names := make([]string, len(schemas.Topics))
-	for i, tp := range schemas.Topics {
-		names[i] = tp.Name
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, names...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	kc := bus.Config{Brokers: cluster.ListenAddrs(), Partitions: 3, ReplicationFactor: 1, ClientID: "collect-test"}
-	cl, err := kgo.NewClient(kc.Opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	kc, cl := bustest.Cluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	now := time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC) // past C3's window (2026-12-01 + 5 days)

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/bus/bustest"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -21,7 +21,7 @@ import (
 // restored its journal would route traffic to an instance that cannot yet
 // answer for suspense.
 func TestReadyWaitsForStagesToRestore(t *testing.T) {
-	kc, _ := kfakeBus(t)
+	kc, _ := bustest.Cluster(t, 3)
 	s := New(Config{Kafka: kc, Instance: "ready", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
 	if err := s.NotReady(); err == nil {
 		t.Fatal("ready before Run")
@@ -41,7 +41,7 @@ func TestReadyWaitsForStagesToRestore(t *testing.T) {
 // A loan record the table cannot take is counted and skipped: the loans
 // after it load and the matcher starts.
 func TestBadLoanRecordDoesNotStopTheStart(t *testing.T) {
-	kc, cl := kfakeBus(t)
+	kc, cl := bustest.Cluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, r := range []*kgo.Record{
@@ -66,28 +66,6 @@ func TestBadLoanRecordDoesNotStopTheStart(t *testing.T) {
 	if n := refused.GetCounter().GetValue(); n != 2 {
 		t.Fatalf("%v loan records refused, want 2", n)
 	}
-}
-
-func kfakeBus(t *testing.T) (bus.Config, *kgo.Client) {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	kc := bus.DefaultConfig()
-	kc.Brokers = c.ListenAddrs()
-	cl, err := kgo.NewClient(kc.Opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(ctx, cl, kc); err != nil {
-		t.Fatal(err)
-	}
-	return kc, cl
 }
 
 // runUntilReady runs s until the test ends and waits for it to be ready.

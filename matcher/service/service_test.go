@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/bus/bustest"
 	"github.com/reconhq/recon/ingest"
 	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/matcher/service"
@@ -42,23 +42,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	kc := bus.DefaultConfig()
-	kc.Brokers = c.ListenAddrs()
-	cl, err := kgo.NewClient(kc.Opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(ctx, cl, kc); err != nil {
-		t.Fatal(err)
-	}
+	kc, cl := bustest.Cluster(t, 3)
 	return &env{t: t, kc: kc, cl: cl, in: ingest.New(cl, kc, ingest.NewMetrics(nil))}
 }
 
