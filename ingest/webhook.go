@@ -20,7 +20,11 @@
 // transaction.created, transaction.updated and Memo Bank's
 // transaction_scheduled, transaction_authorized, transaction_confirmed;
 // transaction_rejected and transaction_canceled are acknowledged and ignored
-// (no money moved); any other type is refused.
+// (no money moved). So is any event about something else than a
+// transaction (a type not starting with "transaction", or a resource_type
+// other than "transaction": a bank sends dozens of kinds, and refusing them
+// would only make it retry); an unknown transaction type is refused and
+// dead-lettered, because it may move money.
 //
 // A transaction (the "data" of a fat event, or the bank API's answer) is a
 // JSON object; unknown fields are ignored, because banks add fields without
@@ -304,7 +308,7 @@ func (in *Ingest) webhook(r *http.Request) webhookReply {
 		}
 	}
 	if ev.ignore {
-		return webhookReply{http.StatusOK, "ignored", map[string]any{"ignored": true, "event_id": ev.ID, "reason": "event type " + ev.Type + " moves no money"}}
+		return webhookReply{http.StatusOK, "ignored", map[string]any{"ignored": true, "event_id": ev.ID, "reason": ev.why}}
 	}
 
 	raw := body
@@ -506,6 +510,7 @@ type event struct {
 	RawData      json.RawMessage `json:"data"`
 	Data         bankTxn         `json:"-"`
 	thin, ignore bool
+	why          string // why an ignored event is
 }
 
 var (
@@ -538,15 +543,19 @@ func parseEvent(body []byte) (event, error) {
 		ev.Type = ev.EventType
 	}
 	moves, known := eventTypes[ev.Type]
+	aboutTransactions := strings.HasPrefix(ev.Type, "transaction")
 	switch {
 	case ev.Type == "":
 		return ev, errors.New(`event has no "type"`)
+	case !aboutTransactions && (ev.ResourceType == "" || ev.ResourceType != "transaction"):
+		ev.ignore, ev.why = true, "event type "+trunc(ev.Type)+" is not about a transaction"
+		return ev, nil
 	case !known:
 		return ev, fmt.Errorf("event type %q is not handled (want transaction.created, transaction.updated or transaction_*)", trunc(ev.Type))
 	case ev.ResourceType != "" && ev.ResourceType != "transaction":
 		return ev, fmt.Errorf("resource_type %q is not transaction", trunc(ev.ResourceType))
 	case !moves:
-		ev.ignore = true
+		ev.ignore, ev.why = true, "event type "+ev.Type+" moves no money"
 		return ev, nil
 	}
 	if d := bytes.TrimSpace(ev.RawData); len(d) > 0 && !bytes.Equal(d, []byte("null")) {

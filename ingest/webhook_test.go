@@ -308,7 +308,8 @@ func TestWebhookBadInputIsDeadLettered(t *testing.T) {
 	tests := []struct{ name, body, reason string }{
 		{"bad JSON", `{"id":"e1","type":`, "invalid JSON"},
 		{"not an object", `[1,2]`, "one JSON object"},
-		{"unknown type", `{"id":"e1","type":"account.updated","data":{}}`, "not handled"},
+		{"unknown transaction type", `{"id":"e1","type":"transaction.deleted","data":{}}`, "not handled"},
+		{"transaction type about another resource", `{"id":"e1","event_type":"transaction_confirmed","resource_type":"card"}`, "resource_type"},
 		{"no type", `{"id":"e1","data":{}}`, `no "type"`},
 		{"amount as a number", `{"id":"e1","type":"transaction.created","data":{"id":"t","direction":"credit","amount":12.5,"currency":"EUR","status":"booked","bank_reference":"R"}}`, "decimal string"},
 		{"amount with exponent", `{"id":"e1","type":"transaction.created","data":{"id":"t","direction":"credit","amount":"1e3","currency":"EUR","status":"booked","bank_reference":"R"}}`, "no sign or exponent"},
@@ -484,6 +485,19 @@ func TestWebhookThinEventFetched(t *testing.T) {
 	if a := deliver(t, in, signed(t, testSecret, "msg_r", testNow, rej), rej); a.code != http.StatusOK || a.body["ignored"] != true {
 		t.Errorf("rejected transaction: code %d: %s", a.code, a.raw)
 	}
+	// Events about other things than transactions (a bank sends dozens of
+	// kinds): acknowledged, so the bank does not retry them, and ignored.
+	for i, other := range []string{
+		`{"id":"evt_o1","type":"account.updated","data":{"id":"acc_1","balance":"12.00"}}`,
+		`{"id":"evt_o2","event_type":"beneficiary_created","resource_type":"beneficiary","resource_id":"b_1"}`,
+		`{"id":"evt_o3","event_type":"card_created","resource_type":"card","resource_id":"c_1"}`,
+	} {
+		body := []byte(other)
+		if a := deliver(t, in, signed(t, testSecret, "msg_o"+strconv.Itoa(i), testNow, body), body); a.code != http.StatusOK || a.body["ignored"] != true ||
+			!strings.Contains(fmt.Sprint(a.body["reason"]), "not about a transaction") {
+			t.Errorf("%s: code %d: %s", other, a.code, a.raw)
+		}
+	}
 	// The bank API gives a float amount: refused, its answer dead-lettered.
 	bad := []byte(`{"id":"evt_b","type":"transaction.created","resource_id":"tx_bad"}`)
 	if a := deliver(t, in, bearer(testToken), bad); a.code != http.StatusBadRequest {
@@ -548,7 +562,7 @@ func TestWebhookKafkaUnavailable(t *testing.T) {
 	cluster, kc := kafkaFor(t)
 	in := newIngest(t, kc, WebhookConfig{PublishTimeout: 500 * time.Millisecond})
 	cluster.Close()
-	for _, body := range [][]byte{fatEvent("evt_1", "ACCTSVCR-1"), []byte(`{"id":"e","type":"nope"}`)} {
+	for _, body := range [][]byte{fatEvent("evt_1", "ACCTSVCR-1"), []byte(`{"id":"e","type":"transaction.nope"}`)} {
 		a := deliver(t, in, signed(t, testSecret, "msg_"+strconv.Itoa(len(body)), testNow, body), body)
 		if a.code != http.StatusServiceUnavailable || a.hdr.Get("Retry-After") == "" {
 			t.Errorf("code %d, want 503 with Retry-After: %s", a.code, a.raw)
