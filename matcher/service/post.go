@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -58,7 +59,11 @@ func (s *Service) post(ctx context.Context) error {
 		}
 		mu.Unlock()
 		s.publishPosters(posters, &mu)
-		s.cfg.Log.Info("post stage restored", "partitions", parts, "journal_entries", records, "took", time.Since(start).Round(time.Millisecond))
+		level := slog.LevelInfo
+		if len(parts) == 0 {
+			level = slog.LevelDebug // a step of a rebalance
+		}
+		s.cfg.Log.Log(ctx, level, "post stage restored", "partitions", parts, "journal_entries", records, "took", time.Since(start).Round(time.Millisecond))
 		s.restored(stagePost)
 	}
 	revoked := func(_ context.Context, m map[string][]int32) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -51,7 +52,11 @@ func (s *Service) route(ctx context.Context) error {
 			routers[p] = r
 		}
 		mu.Unlock()
-		s.cfg.Log.Info("route stage restored", "partitions", parts, "dedup_records", records, "took", time.Since(start).Round(time.Millisecond))
+		level := slog.LevelInfo
+		if len(parts) == 0 {
+			level = slog.LevelDebug // a step of a rebalance
+		}
+		s.cfg.Log.Log(ctx, level, "route stage restored", "partitions", parts, "dedup_records", records, "took", time.Since(start).Round(time.Millisecond))
 		s.restored(stageRoute)
 	}
 	revoked := func(_ context.Context, m map[string][]int32) {
