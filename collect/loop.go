@@ -143,8 +143,29 @@ func NewLoop(cfg LoopConfig) *Loop {
 	return &Loop{cfg: cfg, t: NewTracker()}
 }
 
-// Run runs until ctx ends.
+// Run runs until ctx ends. A pass that cannot read, publish or commit
+// (Kafka unreachable, a broker restarting) starts over after a backoff
+// from the topics, with a fresh tracker: its changes were not committed,
+// so they are published again, never lost, and the process stays up.
 func (l *Loop) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := l.run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		l.cfg.Log.Warn("expected payments tracker restarts", "err", err, "after", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		l.t = NewTracker()
+	}
+}
+
+func (l *Loop) run(ctx context.Context) error {
 	kc := l.cfg.Kafka
 	next, err := Known(ctx, kc, l.t)
 	if err != nil {

@@ -3,10 +3,15 @@ package collect
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
@@ -81,5 +86,69 @@ func TestLoop(t *testing.T) {
 		if it, _ := again.Get(id); it.Status != st {
 			t.Errorf("restored %s: %s, want %s", id, it.Status, st)
 		}
+	}
+}
+
+// A commit the broker refuses (Kafka unavailable, a broker restarting)
+// does not end the loop: it starts over from the topics and commits.
+func TestLoopSurvivesAFailedCommit(t *testing.T) {
+	c, kc, cl := bustest.Fake(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC)
+	if err := Publish(ctx, cl, kc, []recon.Expected{item("C1", "M1", "P1", recon.Collection)}, "test", now); err != nil {
+		t.Fatal(err)
+	}
+	tx := booked("t1", "C1", recon.Credit, "100.00")
+	b, _ := json.Marshal(tx)
+	if err := cl.ProduceSync(ctx, bus.Event{Topic: schemas.TopicBankTransactions, Key: tx.ID, Type: schemas.TypeBankTransaction, ID: tx.ID, Source: "test", Time: now, Value: b, Partition: -1}.Record(1)).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var refused atomic.Int32
+	c.ControlKey(int16(kmsg.OffsetCommit), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		refused.Add(1) // once: kfake drops a control function once it handled a request
+		req := kreq.(*kmsg.OffsetCommitRequest)
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.GroupAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	loop := NewLoop(LoopConfig{Kafka: kc, Now: func() time.Time { return now }, PollTimeout: 50 * time.Millisecond,
+		Log: slog.New(slog.DiscardHandler)})
+	done := make(chan error, 1)
+	lctx, stop := context.WithCancel(ctx)
+	go func() { done <- loop.Run(lctx) }()
+	adm := kadm.NewClient(cl)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("the loop ended after a refused commit: %v", err)
+		case <-ctx.Done():
+			t.Fatalf("no commit; %d refused", refused.Load())
+		case <-time.After(50 * time.Millisecond):
+		}
+		offsets, err := adm.FetchOffsets(ctx, "recon-expected")
+		if o, ok := offsets.Lookup(schemas.TopicBankTransactions, 0); err == nil && ok && o.At > 0 && refused.Load() > 0 {
+			break
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	again := NewTracker()
+	if _, err := Known(ctx, kc, again); err != nil {
+		t.Fatal(err)
+	}
+	if it, _ := again.Get("C1"); it.Status != recon.ExpectedSettled {
+		t.Fatalf("C1 %s, want settled", it.Status)
 	}
 }

@@ -18,6 +18,14 @@ import (
 // and a client; both are closed when the test ends.
 func Cluster(t testing.TB, partitions int32) (bus.Config, *kgo.Client) {
 	t.Helper()
+	_, kc, cl := Fake(t, partitions)
+	return kc, cl
+}
+
+// Fake is Cluster that also returns the kfake cluster, for a test that
+// makes the broker fail requests (kfake's ControlKey).
+func Fake(t testing.TB, partitions int32) (*kfake.Cluster, bus.Config, *kgo.Client) {
+	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
@@ -34,5 +42,5 @@ func Cluster(t testing.TB, partitions int32) (bus.Config, *kgo.Client) {
 	if err := bus.EnsureTopics(ctx, cl, kc); err != nil {
 		t.Fatal(err)
 	}
-	return kc, cl
+	return c, kc, cl
 }
