@@ -131,7 +131,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cl.Close()
 	for {
 		if err := s.publish(ctx, producer, s.t.Evaluate(s.cfg.Now(), s.cfg.Timeout, s.cfg.GiveUp)); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return nil
+			}
+			// not marked emitted: the next pass publishes them again
+			s.cfg.Log.Warn("proofs: publish failed, retrying on the next pass", "err", err)
 		}
 		s.wait.Set(float64(s.t.Pending()))
 		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
