@@ -2,8 +2,10 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -28,6 +30,24 @@ type Env struct {
 	Matcher *Proc
 	Sink    *Proc
 	runs    int
+}
+
+// exited names the components that ended by themselves, with their last
+// log lines: a fault of Kafka or ClickHouse must not end any of them.
+func (e *Env) exited() error {
+	var out []string
+	for _, p := range []struct {
+		name string
+		p    *Proc
+	}{{"ingest", e.Ingest}, {"matcher", e.Matcher}, {"sink", e.Sink}} {
+		if p.p != nil && p.p.Exited() {
+			out = append(out, p.name+" exited by itself:\n"+p.p.Tail(10))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(out, "\n"))
 }
 
 func (e *Env) ingestBase() string {

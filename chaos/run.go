@@ -101,6 +101,11 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 		start := time.Now()
 		row := s.Run(e)
 		row.Num, row.Name = s.Num, s.Name
+		if err := e.exited(); err != nil && !strings.HasPrefix(row.Result, "FAIL") {
+			// a component that ended by itself during a fault is a failure,
+			// even if the pipeline healed after it
+			row.Result = "FAIL: " + err.Error()
+		}
 		logf("scenario %s: %s in %s; %s", s.Num, row.Result, time.Since(start).Round(time.Second), row.Evidence)
 		for _, d := range row.Detail {
 			logf("  %s", d)

@@ -205,6 +205,9 @@ func brokerFaults(e *Env) Row {
 	if err := <-published; err != nil {
 		return failRow(err)
 	}
+	if err := e.exited(); err != nil { // fail now rather than wait for a settlement that cannot come
+		return failRow(err)
+	}
 	r, rec := e.verify(w, "", 0, faultEnd)
 	restarts := e.Matcher.Metric("recon_matcher_stage_restarts_total")
 	ev := fmt.Sprintf("broker pid %d SIGKILLed, restarted as %d (ready %s later); SIGSTOP %s; matcher stage restarts %.0f",
