@@ -172,9 +172,18 @@ func zombie(e *Env) Row {
 		return failRow(err)
 	}
 	r, rec := e.verify(w, "", 0, faultEnd)
+	// the evidence: once resumed, m1 learns it was expelled or fenced (its
+	// next heartbeat, poll or commit), which can come after the check above
 	fencing := []string{"FENCED", "fenced", "UNKNOWN_MEMBER_ID", "ILLEGAL_GENERATION", "INVALID_PRODUCER_EPOCH"}
-	first := e.Matcher.LogFirstSince(contAt, fencing...)
-	abortedDelta := e.Matcher.Metric("recon_matcher_transactions_aborted_total") - abortedBefore
+	var first string
+	var abortedDelta float64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		first = e.Matcher.LogFirstSince(contAt, fencing...)
+		abortedDelta = e.Matcher.Metric("recon_matcher_transactions_aborted_total") - abortedBefore
+		if first != "" || abortedDelta > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	ev := fmt.Sprintf("m1 stopped %s (session timeout 10 s); group members while stopped %v (err %v); after SIGCONT it aborted %.0f transactions and logged %q",
 		faultEnd.Sub(stopped).Round(time.Second), members, err, abortedDelta, trunc(first, 140))
 	return rowOf(r, ev, expelled && (abortedDelta > 0 || first != ""), rec, len(w.Sightings))
