@@ -40,7 +40,7 @@ func (e *Env) exited() error {
 		name string
 		p    *Proc
 	}{{"ingest", e.Ingest}, {"matcher", e.Matcher}, {"sink", e.Sink}} {
-		if p.p != nil && p.p.Exited() {
+		if p.p != nil && p.p.ExitedByItself() {
 			out = append(out, p.name+" exited by itself:\n"+p.p.Tail(10))
 		}
 	}

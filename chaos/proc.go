@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,9 @@ type Proc struct {
 	Log  string // path of its log
 	cmd  *exec.Cmd
 	done chan struct{}
+	// ended: the harness ended it (SIGKILL, SIGTERM or Stop), as a fault
+	// or a step; it did not exit by itself
+	ended atomic.Bool
 }
 
 // Binary builds the recon binary from repo into dir.
@@ -82,6 +86,10 @@ func (p *Proc) Exited() bool {
 	}
 }
 
+// ExitedByItself says whether the process ended without the harness
+// ending it: a crash, or a component that gave up.
+func (p *Proc) ExitedByItself() bool { return p.Exited() && !p.ended.Load() }
+
 // Healthy polls /healthz until 200, the process exits, or limit passes.
 func (p *Proc) Healthy(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
@@ -104,6 +112,9 @@ func (p *Proc) Healthy(limit time.Duration) error {
 func (p *Proc) Signal(sig syscall.Signal) {
 	if p.Exited() {
 		return
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+		p.ended.Store(true)
 	}
 	_ = p.cmd.Process.Signal(sig)
 	if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
