@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -27,6 +28,7 @@ type settings struct {
 	dataDir    string
 	clickhouse string
 	chDatabase string
+	chFlush    time.Duration
 	alertsFile string
 	instance   string
 	demo       bool
@@ -47,6 +49,13 @@ func envInt(key string, def int) int {
 	return def
 }
 
+func envDuration(key string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(key)); err == nil {
+		return v
+	}
+	return def
+}
+
 func newFlags(name string, s *settings) *flag.FlagSet {
 	fs := flag.NewFlagSet("recon "+name, flag.ContinueOnError)
 	fs.StringVar(&s.brokers, "brokers", env("RECON_KAFKA_BROKERS", ""), "Kafka bootstrap brokers, comma-separated (env RECON_KAFKA_BROKERS); empty starts an embedded broker (run only)")
@@ -57,6 +66,7 @@ func newFlags(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.dataDir, "data-dir", env("RECON_DATA_DIR", "./data"), "where recon keeps its state (embedded broker log, alert delivery state)")
 	fs.StringVar(&s.clickhouse, "clickhouse", env("RECON_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port (env RECON_CLICKHOUSE_ADDR); empty: no analytics sink")
 	fs.StringVar(&s.chDatabase, "clickhouse-database", env("RECON_CLICKHOUSE_DATABASE", "recon"), "ClickHouse database")
+	fs.DurationVar(&s.chFlush, "clickhouse-flush", envDuration("RECON_CLICKHOUSE_FLUSH", 250*time.Millisecond), "longest a row waits before its batch is written to ClickHouse (env RECON_CLICKHOUSE_FLUSH; 1ms..1m): shorter is fresher data, longer is fewer, bigger inserts")
 	fs.StringVar(&s.alertsFile, "alerts-config", env("RECON_ALERTS_CONFIG", ""), "alert rules YAML (env RECON_ALERTS_CONFIG), reloaded when it changes; empty: no alerts")
 	fs.StringVar(&s.instance, "instance", env("RECON_INSTANCE", "recon-0"), "stable, unique name of this instance (consumer group member and transactional id)")
 	return fs

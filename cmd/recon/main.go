@@ -34,7 +34,8 @@ Usage:
   recon help     [command]        this text, or a command's flags
 
 Environment (flags win): RECON_KAFKA_BROKERS, RECON_HTTP_ADDR, RECON_DATA_DIR,
-RECON_CLICKHOUSE_ADDR, RECON_ALERTS_CONFIG, RECON_INSTANCE, RECON_PARTITIONS,
+RECON_CLICKHOUSE_ADDR, RECON_CLICKHOUSE_FLUSH (default 250ms), RECON_ALERTS_CONFIG,
+RECON_INSTANCE, RECON_PARTITIONS,
 RECON_OWN_ACCOUNTS (the lender's own IBANs: transfers between them are neutral).
 Bank webhooks (POST /v1/bank/webhooks), from the environment only:
 RECON_WEBHOOK_BEARER_TOKENS and/or RECON_WEBHOOK_SECRETS (comma-separated; whsec_...),

@@ -15,7 +15,7 @@ func startSink(ctx context.Context, s settings, kc bus.Config, reg *prometheus.R
 		log.Info("analytics off: no ClickHouse configured (set --clickhouse or RECON_CLICKHOUSE_ADDR); the ledger and the API work without it, and the sink catches up from Kafka when started later")
 		return nil
 	}
-	sink, err := analytics.New(analytics.Config{Addr: s.clickhouse, Database: s.chDatabase, Brokers: kc.Brokers}, nil, reg)
+	sink, err := analytics.New(analytics.Config{Addr: s.clickhouse, Database: s.chDatabase, Brokers: kc.Brokers, FlushInterval: s.chFlush}, nil, reg)
 	if err != nil {
 		return err
 	}
