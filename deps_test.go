@@ -138,6 +138,10 @@ func TestDepsFences(t *testing.T) {
 		// ClickHouse is the analytics sink's business; the command wires it
 		// and the benchmark measures when postings become visible there.
 		{dep: "github.com/ClickHouse/clickhouse-go", allowed: []string{"./analytics", "./cmd/recon", "./bench"}},
+		// The fast JSON codec of record values sits behind bus.Marshal and
+		// bus.Unmarshal (fuzzed equal to encoding/json); nothing else
+		// imports it.
+		{dep: "github.com/segmentio/encoding", allowed: []string{"./bus"}, direct: true},
 		// kafka-go is a third-party producer in the bus interop test only.
 		{dep: "github.com/segmentio/kafka-go", allowed: nil},
 		// ISO 20022 parsing belongs to ingest; commands reach it through ingest.

@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
@@ -108,7 +107,7 @@ func (s *Service) Feed(ctx context.Context, cfg FeedConfig) error {
 		if len(fired) > 0 && cfg.Producer != nil {
 			var recs []*kgo.Record
 			for _, a := range fired {
-				v, _ := json.Marshal(a)
+				v, _ := bus.Marshal(a)
 				recs = append(recs, bus.Event{Topic: schemas.TopicAlerts, Key: a.ID, Type: schemas.TypeAlert, ID: a.ID, Source: "recon/alerts", Time: now, Value: v, Partition: -1}.Record(cfg.Kafka.Partitions))
 			}
 			if err := cfg.Producer.ProduceSync(ctx, recs...).FirstErr(); err != nil && ctx.Err() == nil {
@@ -160,7 +159,7 @@ func (f *feed) record(r *kgo.Record, replay bool) {
 	switch r.Topic {
 	case schemas.TopicLedgerEntries:
 		var e recon.Entry
-		if json.Unmarshal(r.Value, &e) != nil || f.book.Apply(e) != nil {
+		if bus.Unmarshal(r.Value, &e) != nil || f.book.Apply(e) != nil {
 			return
 		}
 		f.entry(e, replay)
@@ -187,7 +186,7 @@ func (f *feed) record(r *kgo.Record, replay bool) {
 		}
 	case schemas.TopicBankTransactions:
 		var t recon.BankTransaction
-		if replay || json.Unmarshal(r.Value, &t) != nil || t.Type != recon.TypeTransaction || t.Status != recon.Booked {
+		if replay || bus.Unmarshal(r.Value, &t) != nil || t.Type != recon.TypeTransaction || t.Status != recon.Booked {
 			return
 		}
 		f.events = append(f.events, TransactionSeen{ID: t.ID, Account: t.AccountIBAN, Direction: t.Direction, Amount: t.Amount, Currency: t.Currency})
@@ -196,13 +195,13 @@ func (f *feed) record(r *kgo.Record, replay bool) {
 		}
 	case schemas.TopicStatements:
 		var st recon.Statement
-		if replay || json.Unmarshal(r.Value, &st) != nil {
+		if replay || bus.Unmarshal(r.Value, &st) != nil {
 			return
 		}
 		f.events = append(f.events, StatementReceived{Account: st.AccountIBAN, Date: proofs.Date(st), Currency: st.Currency, Check: st.BalanceCheck, Opening: st.OpeningBalance, Closing: st.ClosingBalance})
 	case schemas.TopicReconciliation:
 		var b recon.Break
-		if replay || json.Unmarshal(r.Value, &b) != nil || b.Type != recon.BreakProof || b.Status != recon.BreakBroken {
+		if replay || bus.Unmarshal(r.Value, &b) != nil || b.Type != recon.BreakProof || b.Status != recon.BreakBroken {
 			return
 		}
 		// the statement_break rule fires on a same-date "mismatch"
@@ -210,7 +209,7 @@ func (f *feed) record(r *kgo.Record, replay bool) {
 		f.events = append(f.events, StatementReceived{Account: b.AccountIBAN, Date: b.Date, Currency: b.Currency, Check: "mismatch", Closing: &closing})
 	case schemas.TopicExpected:
 		var x recon.Expected // a tombstone (empty value) does not decode
-		if replay || json.Unmarshal(r.Value, &x) != nil || x.ID == "" {
+		if replay || bus.Unmarshal(r.Value, &x) != nil || x.ID == "" {
 			return
 		}
 		f.events = append(f.events, ExpectedChanged{Expected: x})

@@ -1,7 +1,6 @@
 package analytics
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -203,7 +203,7 @@ func (r *Rows) addBankTransaction(src Source, raw []byte) error {
 	var probe struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
+	if err := bus.Unmarshal(raw, &probe); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
 	if probe.Type != recon.TypeTransaction {
@@ -214,7 +214,7 @@ func (r *Rows) addBankTransaction(src Source, raw []byte) error {
 		return nil
 	}
 	var t recon.BankTransaction
-	if err := json.Unmarshal(raw, &t); err != nil {
+	if err := bus.Unmarshal(raw, &t); err != nil {
 		return fmt.Errorf("decode transaction: %w", err)
 	}
 	if t.ID == "" {
@@ -248,7 +248,7 @@ func (r *Rows) addBankTransaction(src Source, raw []byte) error {
 
 func (r *Rows) addMatch(src Source, raw []byte) error {
 	var d recon.Decision
-	if err := json.Unmarshal(raw, &d); err != nil {
+	if err := bus.Unmarshal(raw, &d); err != nil {
 		return fmt.Errorf("decode decision: %w", err)
 	}
 	if d.TransactionID == "" {
@@ -273,7 +273,7 @@ func (r *Rows) addMatch(src Source, raw []byte) error {
 
 func (r *Rows) addEntry(src Source, raw []byte) error {
 	e := new(recon.Entry)
-	if err := json.Unmarshal(raw, e); err != nil {
+	if err := bus.Unmarshal(raw, e); err != nil {
 		return fmt.Errorf("decode entry: %w", err)
 	}
 	if e.ID == "" {
@@ -304,7 +304,7 @@ func (r *Rows) addEntry(src Source, raw []byte) error {
 
 func (r *Rows) addStatement(src Source, raw []byte) error {
 	var s recon.Statement
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := bus.Unmarshal(raw, &s); err != nil {
 		return fmt.Errorf("decode statement: %w", err)
 	}
 	if s.ID == "" {
@@ -331,7 +331,7 @@ func (r *Rows) addStatement(src Source, raw []byte) error {
 
 func (r *Rows) addAlert(src Source, raw []byte) error {
 	var a recon.Alert
-	if err := json.Unmarshal(raw, &a); err != nil {
+	if err := bus.Unmarshal(raw, &a); err != nil {
 		return fmt.Errorf("decode alert: %w", err)
 	}
 	if a.ID == "" {
@@ -353,7 +353,7 @@ func (r *Rows) addAlert(src Source, raw []byte) error {
 
 func (r *Rows) addBreak(src Source, raw []byte) error {
 	var b recon.Break
-	if err := json.Unmarshal(raw, &b); err != nil {
+	if err := bus.Unmarshal(raw, &b); err != nil {
 		return fmt.Errorf("decode break: %w", err)
 	}
 	if b.ID == "" {
@@ -380,7 +380,7 @@ func (r *Rows) addBreak(src Source, raw []byte) error {
 
 func (r *Rows) addDeadLetter(src Source, raw []byte) error {
 	var d recon.DeadLetter
-	if err := json.Unmarshal(raw, &d); err != nil {
+	if err := bus.Unmarshal(raw, &d); err != nil {
 		return fmt.Errorf("decode dead letter: %w", err)
 	}
 	var err error

@@ -6,7 +6,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sort"
 	"sync"
@@ -78,7 +77,7 @@ func (v *View) apply(r *kgo.Record) {
 		}
 	case schemas.TopicLedgerEntries:
 		var e recon.Entry
-		if err := json.Unmarshal(r.Value, &e); err != nil {
+		if err := bus.Unmarshal(r.Value, &e); err != nil {
 			v.log.Error("journal record unreadable", "where", bus.Where(r), "err", err)
 			return
 		}

@@ -2,7 +2,6 @@ package collect
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,7 +59,7 @@ func (t *Tracker) Items() []recon.Expected {
 
 func decodeExpected(r *kgo.Record) (recon.Expected, error) {
 	var e recon.Expected
-	if err := json.Unmarshal(r.Value, &e); err != nil {
+	if err := bus.Unmarshal(r.Value, &e); err != nil {
 		return e, fmt.Errorf("collect: expected record %s: %w", bus.Where(r), err)
 	}
 	return e, nil
@@ -80,7 +79,7 @@ func allPartitions(c bus.Config) []int32 {
 func Events(items []recon.Expected, source string, now time.Time) []bus.Event {
 	evs := make([]bus.Event, 0, len(items))
 	for _, it := range items {
-		v, err := json.Marshal(it)
+		v, err := bus.Marshal(it)
 		if err != nil {
 			panic("collect: marshal expected item: " + err.Error())
 		}
@@ -247,17 +246,17 @@ func decodeBank(r *kgo.Record) (any, error) {
 	switch bus.Header(r, schemas.HeaderType) {
 	case schemas.TypeBankTransaction:
 		var t recon.BankTransaction
-		if err = json.Unmarshal(r.Value, &t); err == nil {
+		if err = bus.Unmarshal(r.Value, &t); err == nil {
 			return t, nil
 		}
 	case schemas.TypeStatusReport:
 		var s recon.StatusReport
-		if err = json.Unmarshal(r.Value, &s); err == nil {
+		if err = bus.Unmarshal(r.Value, &s); err == nil {
 			return s, nil
 		}
 	case schemas.TypeReturn:
 		var x recon.Return
-		if err = json.Unmarshal(r.Value, &x); err == nil {
+		if err = bus.Unmarshal(r.Value, &x); err == nil {
 			return x, nil
 		}
 	default:

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,7 +59,7 @@ func (in *Ingest) LoadFiles(ctx context.Context) error {
 	}
 	_, err := bus.Replay(ctx, in.kafka, schemas.TopicStatements, parts, func(r *kgo.Record) error {
 		var st recon.Statement
-		if json.Unmarshal(r.Value, &st) == nil {
+		if bus.Unmarshal(r.Value, &st) == nil {
 			in.rememberFile(st.FileSHA256, st.Source, st.MessageID, r.Timestamp)
 		}
 		return nil
@@ -147,7 +146,7 @@ func (in *Ingest) DeadLetter(ctx context.Context, source, where, reason string, 
 			}
 		}
 	}
-	v, _ := json.Marshal(dl)
+	v, _ := bus.Marshal(dl)
 	in.m.deadLetters.WithLabelValues(source).Inc()
 	return in.publish(ctx, []bus.Event{{Topic: schemas.TopicDeadLetters, Key: id, Type: schemas.TypeDeadLetter, ID: id, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1}})
 }
@@ -159,7 +158,7 @@ func (in *Ingest) Loans(ctx context.Context, loans []recon.Loan) error {
 		if err := ValidateLoan(l); err != nil {
 			return &InputError{Where: fmt.Sprintf("loan[%d]", i), Reason: err.Error()}
 		}
-		v, _ := json.Marshal(l)
+		v, _ := bus.Marshal(l)
 		evs = append(evs, bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: "loan-" + l.LoanID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1})
 	}
 	return in.publish(ctx, evs)
@@ -188,7 +187,7 @@ func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.
 		if err := ValidateTransaction(t); err != nil {
 			return nil, &InputError{Where: fmt.Sprintf("transaction[%d] (id %q)", i, t.ProducerID), Reason: err.Error()}
 		}
-		v, _ := json.Marshal(t)
+		v, _ := bus.Marshal(t)
 		evs = append(evs, bus.Event{Topic: schemas.TopicBankTransactions, Key: t.ID, Type: schemas.TypeBankTransaction, ID: t.ID + "@" + source, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1})
 		ids = append(ids, t.ID)
 	}
@@ -232,7 +231,7 @@ func (in *Ingest) File(ctx context.Context, name string, data []byte) (FileSumma
 	}
 	var evs []bus.Event
 	for _, r := range recs {
-		v, _ := json.Marshal(r)
+		v, _ := bus.Marshal(r)
 		ev := bus.Event{Source: "recon/ingest/file", Time: in.now(), Value: v, Partition: -1}
 		switch rec := r.(type) {
 		case recon.BankTransaction:
@@ -240,7 +239,7 @@ func (in *Ingest) File(ctx context.Context, name string, data []byte) (FileSumma
 			fs.Transactions++
 		case recon.Statement:
 			rec.FileSHA256 = fs.Digest
-			ev.Value, _ = json.Marshal(rec)
+			ev.Value, _ = bus.Marshal(rec)
 			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicStatements, rec.AccountIBAN, schemas.TypeStatement, rec.ID
 			fs.Statements++
 		case recon.Return:

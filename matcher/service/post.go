@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,7 +40,7 @@ func (s *Service) post(ctx context.Context) error {
 		s.mu.RLock()
 		_, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {
 			var e recon.Entry
-			if err := json.Unmarshal(r.Value, &e); err != nil {
+			if err := bus.Unmarshal(r.Value, &e); err != nil {
 				return fmt.Errorf("journal %s: %w", bus.Where(r), err)
 			}
 			fresh[r.Partition].Restore(e)
@@ -113,7 +112,7 @@ func (s *Service) post(ctx context.Context) error {
 				break
 			}
 			var rt matcher.Routed
-			if err := json.Unmarshal(r.Value, &rt); err != nil {
+			if err := bus.Unmarshal(r.Value, &rt); err != nil {
 				e, dl := deadLetter(r, "post", err, now)
 				b.add(e, dl)
 				continue

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -36,7 +35,7 @@ func (s *Service) route(ctx context.Context) error {
 		}
 		_, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicDedupChangelog, parts, func(r *kgo.Record) error {
 			var seen matcher.Seen
-			if err := json.Unmarshal(r.Value, &seen); err != nil {
+			if err := bus.Unmarshal(r.Value, &seen); err != nil {
 				return fmt.Errorf("dedup changelog %s: %w", bus.Where(r), err)
 			}
 			fresh[r.Partition].Remember(string(r.Key), seen)
@@ -115,7 +114,7 @@ func (s *Service) route(ctx context.Context) error {
 
 func (s *Service) routeOne(rt *matcher.Router, r *kgo.Record, b *batch, now time.Time) {
 	var t recon.BankTransaction
-	err := json.Unmarshal(r.Value, &t)
+	err := bus.Unmarshal(r.Value, &t)
 	if err == nil && (t.Type == recon.TypeReturn || t.Type == recon.TypeStatus) {
 		// pacs.004 returns and pain.002/pacs.002 statuses settle expected
 		// items (package collect); the money of a return posts from the

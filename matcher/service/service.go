@@ -7,7 +7,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -237,7 +236,7 @@ type batch struct {
 }
 
 func (b *batch) add(e bus.Event, v any) {
-	val, err := json.Marshal(v)
+	val, err := bus.Marshal(v)
 	if err != nil {
 		panic("matcher: marshal " + e.Type + ": " + err.Error()) // our own types always marshal
 	}
