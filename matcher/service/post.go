@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -27,30 +26,22 @@ func (s *Service) post(ctx context.Context) error {
 	posters := map[int32]*matcher.Poster{}
 	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 		parts := m[schemas.TopicRouted]
-		start, records := time.Now(), 0
 		fresh := map[int32]*matcher.Poster{}
 		for _, p := range parts {
 			fresh[p] = matcher.NewPoster(s.loans)
 			fresh[p].SetOwnAccounts(s.cfg.OwnAccounts)
 		}
-		if err := settle(ctx, cl, schemas.TopicLedgerEntries, parts); err != nil {
-			s.cfg.Log.Error("restore posting state from the journal", "err", err)
-			return
-		}
-		s.mu.RLock()
-		_, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {
+		if !s.restore(ctx, cl, "post", schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {
 			var e recon.Entry
 			if err := bus.Unmarshal(r.Value, &e); err != nil {
 				return fmt.Errorf("journal %s: %w", bus.Where(r), err)
 			}
+			s.mu.RLock()
 			fresh[r.Partition].Restore(e)
-			records++
+			s.mu.RUnlock()
 			return nil
-		})
-		s.mu.RUnlock()
-		if err != nil {
-			s.cfg.Log.Error("restore posting state from the journal", "err", err)
-			return
+		}) {
+			return // partitions without a poster fail the transaction below
 		}
 		mu.Lock()
 		for p, po := range fresh {
@@ -58,11 +49,6 @@ func (s *Service) post(ctx context.Context) error {
 		}
 		mu.Unlock()
 		s.publishPosters(posters, &mu)
-		level := slog.LevelInfo
-		if len(parts) == 0 {
-			level = slog.LevelDebug // a step of a rebalance
-		}
-		s.cfg.Log.Log(ctx, level, "post stage restored", "partitions", parts, "journal_entries", records, "took", time.Since(start).Round(time.Millisecond))
 		s.restored(stagePost)
 	}
 	revoked := func(_ context.Context, m map[string][]int32) {

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -23,27 +22,19 @@ func (s *Service) route(ctx context.Context) error {
 	routers := map[int32]*matcher.Router{}
 	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 		parts := m[schemas.TopicBankTransactions]
-		start, records := time.Now(), 0
 		fresh := map[int32]*matcher.Router{}
 		for _, p := range parts {
 			fresh[p] = matcher.NewRouter(s.loans)
 			fresh[p].OwnAccounts = s.cfg.OwnAccounts
 		}
-		if err := settle(ctx, cl, schemas.TopicDedupChangelog, parts); err != nil {
-			s.cfg.Log.Error("restore dedup state", "err", err)
-			return // partitions without a router fail the transaction below
-		}
-		_, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicDedupChangelog, parts, func(r *kgo.Record) error {
+		if !s.restore(ctx, cl, "route", schemas.TopicDedupChangelog, parts, func(r *kgo.Record) error {
 			var seen matcher.Seen
 			if err := bus.Unmarshal(r.Value, &seen); err != nil {
 				return fmt.Errorf("dedup changelog %s: %w", bus.Where(r), err)
 			}
 			fresh[r.Partition].Remember(string(r.Key), seen)
-			records++
 			return nil
-		})
-		if err != nil {
-			s.cfg.Log.Error("restore dedup state", "err", err)
+		}) {
 			return // partitions without a router fail the transaction below
 		}
 		mu.Lock()
@@ -51,11 +42,6 @@ func (s *Service) route(ctx context.Context) error {
 			routers[p] = r
 		}
 		mu.Unlock()
-		level := slog.LevelInfo
-		if len(parts) == 0 {
-			level = slog.LevelDebug // a step of a rebalance
-		}
-		s.cfg.Log.Log(ctx, level, "route stage restored", "partitions", parts, "dedup_records", records, "took", time.Since(start).Round(time.Millisecond))
 		s.restored(stageRoute)
 	}
 	revoked := func(_ context.Context, m map[string][]int32) {

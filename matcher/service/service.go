@@ -262,6 +262,32 @@ const txnTimeout = 30 * time.Second
 // Loading the producer here also spares the consumer's stable offset fetch
 // a wait of the whole transaction timeout for the crashed incarnation's
 // pending offsets.
+// restore rebuilds a stage's state for the partitions it was given from
+// their changelog (the dedup changelog, or the journal): it waits until the
+// previous owner's transactions have settled, replays the partitions into
+// apply, and logs what it read and how long it took. False (logged) when
+// it could not: the stage then fails its next transaction and restarts.
+func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage, topic string, parts []int32, apply func(*kgo.Record) error) bool {
+	start, records := time.Now(), 0
+	err := settle(ctx, cl, topic, parts)
+	if err == nil {
+		_, err = bus.Replay(ctx, s.cfg.Kafka, topic, parts, func(r *kgo.Record) error {
+			records++
+			return apply(r)
+		})
+	}
+	if err != nil {
+		s.cfg.Log.Error(stage+" stage could not restore its state", "from", topic, "partitions", parts, "err", err)
+		return false
+	}
+	level := slog.LevelInfo
+	if len(parts) == 0 {
+		level = slog.LevelDebug // a step of a rebalance
+	}
+	s.cfg.Log.Log(ctx, level, stage+" stage restored", "partitions", parts, "from", topic, "records", records, "took", time.Since(start).Round(time.Millisecond))
+	return true
+}
+
 func settle(ctx context.Context, cl *kgo.Client, topic string, parts []int32) error {
 	if len(parts) == 0 {
 		return nil
