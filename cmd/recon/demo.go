@@ -19,7 +19,7 @@ var demoFS embed.FS
 
 // runDemo feeds the shipped demo through the HTTP API like any producer
 // would, waits until the ledger has it, and prints a summary.
-func runDemo(ctx context.Context, base string, view *api.View) error {
+func runDemo(ctx context.Context, base, brokers string, view *api.View) error {
 	if err := waitHealthy(ctx, base); err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func runDemo(ctx context.Context, base string, view *api.View) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	printSummary(os.Stdout, base)
+	printSummary(os.Stdout, base, brokers)
 	return nil
 }
 
@@ -82,7 +82,7 @@ func getJSON(url string, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func printSummary(w io.Writer, base string) {
+func printSummary(w io.Writer, base, brokers string) {
 	fmt.Fprintln(w, "\n=== recon demo: 3 loans, a camt.053 with 4 entries, 2 webhook-style events (one a duplicate) ===")
 	for _, id := range []string{"L-1001", "L-1002", "L-1003"} {
 		var l api.LoanSummary
@@ -111,8 +111,8 @@ Next:
   curl %[1]s/v1/suspense
   curl -XPOST %[1]s/v1/suspense/<id>/assign -d '{"loan_id":"L-1002","note":"payer confirmed by phone"}'
   curl %[1]s/metrics | grep recon_
-  kcat -b 127.0.0.1:9092 -t recon.ledger-entries.v1 -C -e     (the journal)
+  kcat -b %[2]s -t recon.ledger-entries.v1 -C -e     (the journal)
 Analytics: set RECON_CLICKHOUSE_ADDR to a ClickHouse to get the recon.* tables; without it the
 sink is off and nothing is lost: it catches up from Kafka when started. Ctrl-C stops recon.
-`, base)
+`, base, brokers)
 }

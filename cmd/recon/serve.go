@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -187,7 +188,9 @@ func serve(ctx context.Context, name string, args []string, want components) int
 	log.Info("recon serving", "command", name, "http", "http://"+ln.Addr().String(), "kafka", kc.Brokers)
 
 	if s.demo {
-		start("demo", func(ctx context.Context) error { return runDemo(ctx, "http://"+ln.Addr().String(), view) })
+		start("demo", func(ctx context.Context) error {
+			return runDemo(ctx, "http://"+ln.Addr().String(), strings.Join(kc.Brokers, ","), view)
+		})
 	}
 	code := 0
 	select {
