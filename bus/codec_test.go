@@ -24,7 +24,8 @@ func sampleRecords() []any {
 // Marshal writes encoding/json's bytes; Unmarshal reads encoding/json's
 // values and refuses what it refuses, with its error.
 func TestCodecIsEncodingJSON(t *testing.T) {
-	for _, v := range sampleRecords() {
+	odd := []any{"<a>&'\"\u2028\u2029\x00\x1f é \xff", map[string]any{"b": 1.5, "a": []byte{0, 1, 255}, "c": nil, "d": 1e21, "e": 0.000001}}
+	for _, v := range append(sampleRecords(), odd...) {
 		want, _ := json.Marshal(v)
 		got, err := Marshal(v)
 		if err != nil || string(got) != string(want) {
