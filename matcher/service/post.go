@@ -36,9 +36,7 @@ func (s *Service) post(ctx context.Context) error {
 			if err := bus.Unmarshal(r.Value, &e); err != nil {
 				return fmt.Errorf("journal %s: %w", bus.Where(r), err)
 			}
-			s.mu.RLock()
-			fresh[r.Partition].Restore(e)
-			s.mu.RUnlock()
+			fresh[r.Partition].Restore(e) // reads no loan: runs while the loans load
 			return nil
 		}) {
 			return // partitions without a poster fail the transaction below
@@ -82,6 +80,12 @@ func (s *Service) post(ctx context.Context) error {
 		if len(recs) == 0 && version == seenVersion {
 			continue
 		}
+		if !s.waitLoans(ctx) {
+			return nil
+		}
+		s.mu.RLock()
+		version = s.version // the loans may have loaded meanwhile
+		s.mu.RUnlock()
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("post: begin: %w", err)
 		}

@@ -67,6 +67,9 @@ func (s *Service) route(ctx context.Context) error {
 		if fs.Empty() {
 			continue
 		}
+		if !s.waitLoans(ctx) {
+			return nil
+		}
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("route: begin: %w", err)
 		}

@@ -48,6 +48,7 @@ type Service struct {
 	loans   *matcher.Loans
 	version int64
 	ready   chan struct{}
+	loaded  chan struct{} // closed once the loans table caught up
 	m       metrics
 
 	// readiness: the loans table caught up, and each stage (route, post)
@@ -74,7 +75,7 @@ func New(cfg Config, reg prometheus.Registerer) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, loans: matcher.NewLoans(), ready: make(chan struct{}), m: newMetrics(reg), posters: map[int32]*matcher.Poster{}}
+	return &Service{cfg: cfg, loans: matcher.NewLoans(), ready: make(chan struct{}), loaded: make(chan struct{}), m: newMetrics(reg), posters: map[int32]*matcher.Poster{}}
 }
 
 // Ready is closed once the loans table has caught up and both stages have
@@ -117,22 +118,27 @@ func (s *Service) markReady() {
 // whose transaction fails is torn down and restarted (GroupTransactSession
 // errors are not retryable), restoring its state from Kafka.
 func (s *Service) Run(ctx context.Context) error {
-	loansCl, err := s.catchUpLoans(ctx)
-	if err != nil {
-		return err
-	}
-	defer loansCl.Close()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	// The stages join their groups and restore their partitions while the
+	// loans load (restoring reads no loan); they decide nothing before the
+	// loans table has caught up (waitLoans).
 	errs := make(chan error, 3)
-	go func() { errs <- s.tailLoans(ctx, loansCl) }()
 	go func() { errs <- s.forever(ctx, "route", s.route) }()
 	go func() { errs <- s.forever(ctx, "post", s.post) }()
-	s.caughtUp.Store(true)
-	s.markReady()
+	loansCl, err := s.catchUpLoans(ctx)
+	if err == nil {
+		defer loansCl.Close()
+		close(s.loaded)
+		s.caughtUp.Store(true)
+		s.markReady()
+		go func() { errs <- s.tailLoans(ctx, loansCl) }()
+		err = <-errs
+	}
 	// Run returns only once every loop has stopped: a Service restarted in
 	// the same process must not meet its previous sessions in the group.
-	err = <-errs
+	// Two remain: the stages, or (after the catch-up) the two of the three
+	// loops that did not end first.
 	stop()
 	for range 2 {
 		if e := <-errs; err == nil {
@@ -140,6 +146,18 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// waitLoans holds a stage's first decisions until the loans table has
+// caught up (a payment to a loan not yet loaded would go to suspense);
+// false when ctx ended first.
+func (s *Service) waitLoans(ctx context.Context) bool {
+	select {
+	case <-s.loaded:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (s *Service) forever(ctx context.Context, stage string, run func(context.Context) error) error {
