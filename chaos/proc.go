@@ -170,7 +170,7 @@ func (p *Proc) LogCount(subs ...string) int {
 
 // LogFirst is the first log line containing any of the substrings, its
 // msg and err fields only when it is a slog line.
-func (p *Proc) LogFirst(subs ...string) string { return p.LogFirstSince(0, subs...) }
+func (p *Proc) LogFirst(subs ...string) string { return p.LogFirstSince(0, "", subs...) }
 
 // LogSize is the log's current size, for LogFirstSince.
 func (p *Proc) LogSize() int64 {
@@ -181,13 +181,17 @@ func (p *Proc) LogSize() int64 {
 	return st.Size()
 }
 
-// LogFirstSince is LogFirst over what was logged after offset.
-func (p *Proc) LogFirstSince(offset int64, subs ...string) string {
+// LogFirstSince is the first line logged after offset that contains
+// within and one of subs (from its msg= on), or "".
+func (p *Proc) LogFirstSince(offset int64, within string, subs ...string) string {
 	b, _ := os.ReadFile(p.Log)
 	if offset <= int64(len(b)) {
 		b = b[offset:]
 	}
 	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, within) {
+			continue
+		}
 		for _, s := range subs {
 			if strings.Contains(l, s) {
 				if i := strings.Index(l, "msg="); i >= 0 {

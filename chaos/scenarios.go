@@ -178,7 +178,7 @@ func zombie(e *Env) Row {
 	var first string
 	var abortedDelta float64
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		first = e.Matcher.LogFirstSince(contAt, fencing...)
+		first = e.Matcher.LogFirstSince(contAt, "matcher stage restarts", fencing...) // the stages, not the tracker beside them
 		abortedDelta = e.Matcher.Metric("recon_matcher_transactions_aborted_total") - abortedBefore
 		if first != "" || abortedDelta > 0 || time.Now().After(deadline) {
 			break
