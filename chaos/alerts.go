@@ -173,7 +173,7 @@ func alertReceiver(e *Env) Row {
 	rule := "big-" + w.Run
 	threshold := decimal.RequireFromString("850.00")
 	cfg := fmt.Sprintf(`allow_loopback: true
-delivery: {timeout: 1s, initial_backoff: 200ms, max_backoff: 2s, max_elapsed: 30m}
+delivery: {timeout: 1s, initial_backoff: 200ms, max_backoff: 2s, max_elapsed: 30m, max_attempts: 1000}
 endpoints:
   - {name: ops, url: "http://%[1]s/ops", secret: %[2]s, rules: [%[3]s]}
   - {name: gone, url: "http://%[1]s/gone", secret: %[2]s, rules: [%[3]s]}
