@@ -178,7 +178,6 @@ func (f *feed) record(r *kgo.Record, replay bool) {
 			return
 		}
 		l.Borrower = nil
-		l.Schedule = slices.Clone(l.Schedule)
 		slices.SortStableFunc(l.Schedule, func(a, b recon.Instalment) int { return strings.Compare(string(a.DueDate), string(b.DueDate)) })
 		f.loans[l.LoanID] = l
 		if !replay {

@@ -17,7 +17,7 @@ func sampleRecords() []any {
 		BookingDate: "2026-11-02", VirtualIBAN: "FR76VIBA", EndToEndID: "E2E-1", Status: recon.Booked, RemittanceInfo: "loan L-1 é"}
 	e := recon.Entry{ID: "e_bt_1_repayment_L-1", Kind: "repayment", LoanID: "L-1", TransactionID: "bt_1", BookedAt: time.Date(2026, 11, 2, 9, 0, 0, 123, time.UTC),
 		Postings: []recon.Posting{{Account: "bank:FR76", Side: recon.DebitSide, Amount: amt("12.50"), Currency: "EUR"}, {Account: "loan:L-1:principal", Side: recon.CreditSide, Amount: amt("12.50"), Currency: "EUR"}},
-		Item: &t}
+		Item:     &t}
 	return []any{t, e, recon.Loan{LoanID: "L-1", Principal: amt("100"), Schedule: []recon.Instalment{{DueDate: "2026-12-01", Principal: amt("1")}}}}
 }
 

@@ -547,7 +547,7 @@ func parseEvent(body []byte) (event, error) {
 	switch {
 	case ev.Type == "":
 		return ev, errors.New(`event has no "type"`)
-	case !aboutTransactions && (ev.ResourceType == "" || ev.ResourceType != "transaction"):
+	case !aboutTransactions && ev.ResourceType != "transaction":
 		ev.ignore, ev.why = true, "event type "+trunc(ev.Type)+" is not about a transaction"
 		return ev, nil
 	case !known:

@@ -73,6 +73,9 @@ func (s *Service) post(ctx context.Context) error {
 		if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("post: poll: %w", err)
 		}
+		if !s.waitLoans(ctx) { // after the poll: it joins the group and restores meanwhile
+			return nil
+		}
 		s.mu.RLock()
 		version := s.version
 		s.mu.RUnlock()
@@ -80,12 +83,6 @@ func (s *Service) post(ctx context.Context) error {
 		if len(recs) == 0 && version == seenVersion {
 			continue
 		}
-		if !s.waitLoans(ctx) {
-			return nil
-		}
-		s.mu.RLock()
-		version = s.version // the loans may have loaded meanwhile
-		s.mu.RUnlock()
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("post: begin: %w", err)
 		}

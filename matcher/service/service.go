@@ -51,9 +51,8 @@ type Service struct {
 	loaded  chan struct{} // closed once the loans table caught up
 	m       metrics
 
-	// readiness: the loans table caught up, and each stage (route, post)
-	// restored the state of a first assignment (possibly empty)
-	caughtUp  atomic.Bool
+	// readiness: loaded closed, and each stage (route, post) restored the
+	// state of a first assignment (possibly empty)
 	joined    [2]atomic.Bool
 	readyOnce sync.Once
 
@@ -87,7 +86,7 @@ func (s *Service) Ready() <-chan struct{} { return s.ready }
 // closed.
 func (s *Service) NotReady() error {
 	switch {
-	case !s.caughtUp.Load():
+	case !closed(s.loaded):
 		return errors.New("matcher: loading loans")
 	case !s.joined[stageRoute].Load():
 		return errors.New("matcher: route stage joining its group, restoring deduplication state")
@@ -130,7 +129,6 @@ func (s *Service) Run(ctx context.Context) error {
 	if err == nil {
 		defer loansCl.Close()
 		close(s.loaded)
-		s.caughtUp.Store(true)
 		s.markReady()
 		go func() { errs <- s.tailLoans(ctx, loansCl) }()
 		err = <-errs
@@ -146,6 +144,15 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // waitLoans holds a stage's first decisions until the loans table has
