@@ -3,7 +3,7 @@
 # ClickHouse (native protocol on 127.0.0.1:19000, HTTP on 127.0.0.1:18123).
 #
 #   clickhouse.sh install   apt-get install clickhouse-server/-client if missing (root, Debian)
-#   clickhouse.sh start     start in the background (idempotent), wait for SELECT version()
+#   clickhouse.sh start     install if missing, start in the background (idempotent), wait for SELECT version()
 #   clickhouse.sh stop      stop the server this script started (by its pid file only)
 #   clickhouse.sh status    say whether it runs and answers
 #   clickhouse.sh env       print RECON_CLICKHOUSE_ADDR=127.0.0.1:19000
@@ -89,7 +89,7 @@ cmd_start() {
 		echo "clickhouse: already running (pid $pid), version $(query 'SELECT version()' || echo '?') on 127.0.0.1:$TCP_PORT"
 		return 0
 	fi
-	installed || die "ClickHouse is not installed; run: $0 install"
+	installed || cmd_install
 	render_config
 	local server
 	server="$(server_bin)"
