@@ -271,7 +271,7 @@ func (p *producer) record(t recon.BankTransaction, now time.Time) *kgo.Record {
 	if err != nil {
 		panic("bench: marshal: " + err.Error())
 	}
-	return bus.Event{Topic: p.topic, Key: t.ID, Type: schemas.TypeBankTransaction, ID: t.ID + "@" + t.Source, Source: "recon-bench/" + t.Source, Time: now, Value: v, Partition: -1}.Record(p.n)
+	return bus.Event{Topic: p.topic, Key: recon.PartitionKey(t), Type: schemas.TypeBankTransaction, ID: t.ID + "@" + t.Source, Source: "recon-bench/" + t.Source, Time: now, Value: v, Partition: -1}.Record(p.n)
 }
 
 func (p *producer) cb(_ *kgo.Record, err error) {

@@ -59,8 +59,12 @@ func webhookEvent(id, acct, ref, vIBAN, amount string) []byte {
 func (e *Env) countKeys(keys map[string]bool, marker string) (map[string]int, int) {
 	got, marked := map[string]int{}, 0
 	_ = e.Checker().Replay(e.ctx, schemas.TopicBankTransactions, func(r *kgo.Record) {
-		if keys[string(r.Key)] {
-			got[string(r.Key)]++
+		// records are keyed by account (recon.PartitionKey): the identity is the value's id
+		var t struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(r.Value, &t) == nil && keys[t.ID] {
+			got[t.ID]++
 		}
 		if marker != "" && bytes.Contains(r.Value, []byte(marker)) {
 			marked++

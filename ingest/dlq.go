@@ -249,10 +249,7 @@ func validateTransactions(txns []recon.BankTransaction) error {
 		if t.Status == "" {
 			t.Status = recon.Booked
 		}
-		if t.BankReference == "" && t.EndToEndID == "" && t.TransactionID == "" && t.MandateID == "" && t.EntryReference == "" {
-			t.TransactionID = t.ID
-		}
-		t.ID = recon.IdentityKey(t)
+		identify(&t)
 		if err := ValidateTransaction(t); err != nil {
 			return &InputError{Where: fmt.Sprintf("transaction[%d]", i), Reason: err.Error()}
 		}

@@ -115,6 +115,7 @@ func TestRedriveDeadLetters(t *testing.T) {
 			t.Fatal(err)
 		}
 		byKey[string(r.Key)] = bt
+		byKey[bt.ID] = bt
 	}
 	for _, ref := range []string{"DLQ-TX-1", "DLQ-REF-1", "DLQ-WH-9"} {
 		found := false

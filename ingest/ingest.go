@@ -177,21 +177,30 @@ func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.
 		if t.Source == "" {
 			t.Source = source
 		}
-		if t.ProducerID == "" {
-			t.ProducerID = t.ID
-		}
-		if t.BankReference == "" && t.EndToEndID == "" && t.TransactionID == "" && t.MandateID == "" && t.EntryReference == "" {
-			t.TransactionID = t.ProducerID // a producer without bank references: its id is the reference
-		}
-		t.ID = recon.IdentityKey(t)
+		identify(&t)
 		if err := ValidateTransaction(t); err != nil {
 			return nil, &InputError{Where: fmt.Sprintf("transaction[%d] (id %q)", i, t.ProducerID), Reason: err.Error()}
 		}
 		v, _ := bus.Marshal(t)
-		evs = append(evs, bus.Event{Topic: schemas.TopicBankTransactions, Key: t.ID, Type: schemas.TypeBankTransaction, ID: t.ID + "@" + source, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1})
+		evs = append(evs, bus.Event{Topic: schemas.TopicBankTransactions, Key: recon.PartitionKey(t), Type: schemas.TypeBankTransaction, ID: t.ID + "@" + source, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1})
 		ids = append(ids, t.ID)
 	}
 	return ids, in.publish(ctx, evs)
+}
+
+// identify names a producer's sighting: the producer's own id is kept as
+// producer_id; the identity key comes from the bank references
+// (recon.IdentityKey), or, when there are none (a mandate id is not one),
+// from the producer id: every event is then its own movement, which the
+// matcher links to a later referenced sighting of the same money by
+// fingerprint (matcher/identity.go) instead of counting it twice.
+func identify(t *recon.BankTransaction) {
+	if t.ProducerID == "" {
+		t.ProducerID = t.ID
+	}
+	if t.ID = recon.IdentityKey(*t); t.ID == "" {
+		t.ID = recon.SightingKey(t.AccountIBAN, t.Direction, "producer", t.ProducerID)
+	}
 }
 
 // FileSummary is what POST /v1/bank/files answers.
@@ -235,7 +244,7 @@ func (in *Ingest) File(ctx context.Context, name string, data []byte) (FileSumma
 		ev := bus.Event{Source: "recon/ingest/file", Time: in.now(), Value: v, Partition: -1}
 		switch rec := r.(type) {
 		case recon.BankTransaction:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.ID, schemas.TypeBankTransaction, rec.ID+"@"+rec.Source+"/"+rec.MessageID
+			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, recon.PartitionKey(rec), schemas.TypeBankTransaction, rec.ID+"@"+rec.Source+"/"+rec.MessageID
 			fs.Transactions++
 		case recon.Statement:
 			rec.FileSHA256 = fs.Digest

@@ -173,11 +173,15 @@ func TestWebhookSignedPublishes(t *testing.T) {
 	}
 	recs := consume(t, kc, schemas.TopicBankTransactions, 1)
 	r := recs[0]
-	if string(r.Key) != wantKey("ACCTSVCR-1") {
-		t.Errorf("key %s, want identity key %s", r.Key, wantKey("ACCTSVCR-1"))
+	var id struct {
+		ID string `json:"id"`
 	}
-	if got := a.body["ids"].([]any)[0]; got != string(r.Key) {
-		t.Errorf("answer ids %v, record key %s", got, r.Key)
+	_ = json.Unmarshal(r.Value, &id)
+	if id.ID != wantKey("ACCTSVCR-1") || string(r.Key) != lenderIBAN+"/credit" {
+		t.Errorf("id %s key %s, want identity key %s keyed by account %s/credit", id.ID, r.Key, wantKey("ACCTSVCR-1"), lenderIBAN)
+	}
+	if got := a.body["ids"].([]any)[0]; got != id.ID {
+		t.Errorf("answer ids %v, record id %s", got, id.ID)
 	}
 	var txn recon.BankTransaction
 	if err := json.Unmarshal(r.Value, &txn); err != nil {
@@ -475,7 +479,7 @@ func TestWebhookThinEventFetched(t *testing.T) {
 	r := consume(t, kc, schemas.TopicBankTransactions, 1)[0]
 	var txn recon.BankTransaction
 	_ = json.Unmarshal(r.Value, &txn)
-	if string(r.Key) != wantKey("ACCTSVCR-9") || !txn.Amount.Equal(decimal.RequireFromString("125.50")) ||
+	if txn.ID != wantKey("ACCTSVCR-9") || !txn.Amount.Equal(decimal.RequireFromString("125.50")) ||
 		txn.AccountIBAN != lenderIBAN || txn.Status != recon.Booked || txn.ProducerID != "0b7c5c1e-1111-4f3e-9a55-3c1f1d5e2a01" {
 		t.Errorf("published key %s %+v", r.Key, txn)
 	}
@@ -603,8 +607,10 @@ func TestWebhookAndCamtShareIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := consume(t, kc, schemas.TopicBankTransactions, 2)
-	if string(recs[0].Key) != string(recs[1].Key) || string(recs[0].Key) != wantKey("2024080100042") {
-		t.Errorf("webhook key %s, camt key %s, want both %s", recs[0].Key, recs[1].Key, wantKey("2024080100042"))
+	var a0, a1 recon.BankTransaction
+	_, _ = json.Unmarshal(recs[0].Value, &a0), json.Unmarshal(recs[1].Value, &a1)
+	if string(recs[0].Key) != string(recs[1].Key) || a0.ID != a1.ID || a0.ID != wantKey("2024080100042") {
+		t.Errorf("webhook key %s id %s, camt key %s id %s, want one partition key and both ids %s", recs[0].Key, a0.ID, recs[1].Key, a1.ID, wantKey("2024080100042"))
 	}
 }
 

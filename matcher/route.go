@@ -57,19 +57,42 @@ type Allocation struct {
 	Amount decimal.Decimal `json:"amount"`
 }
 
-// Seen is what the Router remembers of an identity key: enough to tell a
-// redelivery from a conflicting sighting. It is the dedup changelog's value.
+// Seen is what the Router remembers of a movement: enough to tell a
+// redelivery from a conflicting sighting, and to recognise later sightings
+// of it (identity.go). It is the dedup changelog's value, keyed by ID.
 type Seen struct {
+	ID        string          `json:"-"`
 	Amount    decimal.Decimal `json:"amount"`
 	Currency  string          `json:"currency"`
 	Direction recon.Direction `json:"direction"`
+	// Refs are the movement's reference keys (hashed, scoped by account
+	// and direction), from all its sightings.
+	Refs []string `json:"refs,omitempty"`
+	// BankRef is the bank's account servicer reference, once seen.
+	BankRef string `json:"bank_ref,omitempty"`
+	// Unreferenced: the first sighting carried no strong reference.
+	Unreferenced bool `json:"unreferenced,omitempty"`
+	// Account, Date, Counterparty and VirtualIBAN link sightings without a shared
+	// reference (identity.go).
+	Account      string     `json:"account,omitempty"`
+	Date         recon.Date `json:"date,omitempty"`
+	Counterparty string     `json:"counterparty,omitempty"`
+	VirtualIBAN  string     `json:"virtual_iban,omitempty"`
+	// Channels that sighted the movement (file message ids, sources).
+	Channels []string `json:"channels,omitempty"`
 }
 
 // Router deduplicates bank transactions by identity key and runs the
 // matching cascade. It owns the identity keys of its input partitions.
 type Router struct {
 	loans *Loans
-	seen  map[string]Seen
+	// seen holds the movements by id; refs indexes them by reference key
+	// and prints by fingerprint (identity.go).
+	seen        map[string]Seen
+	refs        map[string][]string
+	prints      map[string][]string
+	printsAdded int
+	newest      recon.Date
 	// Threshold is the confidence below which a match is parked.
 	Threshold decimal.Decimal
 	// OwnAccounts are the lender's own IBANs (normalized: upper case, no
@@ -80,41 +103,70 @@ type Router struct {
 
 // NewRouter returns a Router over the shared loans table.
 func NewRouter(loans *Loans) *Router {
-	return &Router{loans: loans, seen: map[string]Seen{}, Threshold: decimal.RequireFromString("0.75")}
+	r := &Router{loans: loans, Threshold: decimal.RequireFromString("0.75")}
+	r.Forget()
+	return r
 }
 
-// Remember restores one identity key from the changelog.
-func (r *Router) Remember(id string, s Seen) { r.seen[id] = s }
+// Forget drops the movements, when a partition is revoked.
+func (r *Router) Forget() {
+	r.seen, r.refs, r.prints = map[string]Seen{}, map[string][]string{}, map[string][]string{}
+}
 
-// Forget drops the identity keys, when a partition is revoked.
-func (r *Router) Forget() { r.seen = map[string]Seen{} }
-
-// Route decides one sighting. It returns the decision for this sighting
-// and, when the Poster must act, the routed record; seen is the identity
-// to remember when money must be booked (nil for a conflict, which books
-// none).
+// Route decides one sighting and remembers what it learnt. It returns the
+// decision for this sighting; when the Poster must act, the routed record;
+// and when the movement is new or gained references, the movement to
+// write to the dedup changelog (keyed by its ID).
 func (r *Router) Route(t recon.BankTransaction) (recon.Decision, *Routed, *Seen) {
 	d := recon.Decision{TransactionID: t.ID, Amount: t.Amount, Currency: t.Currency, Direction: t.Direction, BookingDate: t.BookingDate}
 	if t.Status != "" && t.Status != recon.Booked {
 		d.Outcome, d.Rule, d.Reason = recon.NotBooked, "status", "status "+string(t.Status)+": posts when the booked sighting arrives"
 		return d, nil, nil
 	}
-	if prev, ok := r.seen[t.ID]; ok {
+	keys, strong := refKeys(t)
+	id, how, several := r.identify(t, keys)
+	if len(several) > 0 {
+		d.Rule, d.Confidence = RuleIdentityAmbiguous, decimal.Zero
+		d.Reason = "references shared with several movements (" + strings.Join(several, ", ") + "); this sighting is not posted"
+		return d, r.review(t, d), nil
+	}
+	if id != "" {
+		prev := r.seen[id]
 		if prev.Amount.Equal(t.Amount) && prev.Currency == t.Currency && prev.Direction == t.Direction {
-			d.Outcome, d.Rule, d.Reason = recon.Duplicate, "identity", "already booked under this identity"
-			return d, nil, nil
+			d.Outcome, d.Rule, d.Reason = recon.Duplicate, RuleIdentity, "already booked under this identity"
+			if id != t.ID {
+				d.Evidence = "movement " + id + " (" + how + ")"
+			}
+			return d, nil, r.link(id, t, keys)
 		}
-		d.Rule, d.Confidence = "identity-conflict", decimal.Zero
+		d.Rule, d.Confidence = RuleIdentityConflict, decimal.Zero
 		d.Reason = "same identity seen before as " + prev.Direction.String() + " " + prev.Amount.String() + " " + prev.Currency + "; this sighting is not posted"
-		item := t
-		item.CounterpartyName, item.CounterpartyIBAN = "", ""
-		return d, &Routed{Kind: KindConflict, Key: suspenseKey, Transaction: item, Rule: d.Rule, Reason: d.Reason,
-			ItemID: ConflictID(t)}, nil
+		if id != t.ID {
+			d.Evidence = "movement " + id + " (" + how + ")"
+		}
+		return d, r.review(t, d), nil
 	}
 	rt := r.cascade(t)
 	d.Rule, d.Confidence, d.Evidence, d.LoanID = rt.Rule, rt.Confidence, rt.Evidence, rt.LoanID
-	return d, rt, &Seen{Amount: t.Amount, Currency: t.Currency, Direction: t.Direction}
+	seen := newSeen(t, keys, strong)
+	r.Remember(t.ID, seen)
+	return d, rt, &seen
 }
+
+// review parks a sighting that books no money for a person to check.
+func (r *Router) review(t recon.BankTransaction, d recon.Decision) *Routed {
+	item := t
+	item.CounterpartyName, item.CounterpartyIBAN = "", ""
+	return &Routed{Kind: KindConflict, Key: suspenseKey, Transaction: item, Rule: d.Rule, Reason: d.Reason, Evidence: d.Evidence,
+		ItemID: ConflictID(t)}
+}
+
+// Identity rules of the Router's decisions.
+const (
+	RuleIdentity          = "identity"
+	RuleIdentityConflict  = "identity-conflict"
+	RuleIdentityAmbiguous = "identity-ambiguous"
+)
 
 // ConflictID names the review item of a conflicting sighting: the same
 // conflicting sighting seen twice is one item.

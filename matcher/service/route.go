@@ -14,7 +14,8 @@ import (
 	"github.com/reconhq/recon/schemas"
 )
 
-// route is stage one: bank transactions keyed by identity → dedup and the
+// route is stage one: bank transactions keyed by account and direction
+// (recon.PartitionKey) → identity (matcher/identity.go) and the
 // matching cascade → routed records keyed by loan, decisions for what is
 // not booked, and the dedup changelog, all in one transaction per poll.
 func (s *Service) route(ctx context.Context) error {
@@ -125,6 +126,9 @@ func (s *Service) routeOne(rt *matcher.Router, r *kgo.Record, b *batch, now time
 		return
 	}
 	d, routed, seen := rt.Route(t)
+	if seen != nil { // a new movement, or one that gained references: the changelog keeps it
+		b.add(bus.Event{Topic: schemas.TopicDedupChangelog, Key: seen.ID, Type: "dev.recon.dedup.v1", ID: seen.ID, Source: "recon/matcher", Time: now, Partition: r.Partition}, seen)
+	}
 	if routed == nil {
 		d.DecidedAt = now
 		b.add(bus.Event{Topic: schemas.TopicMatches, Key: t.ID, Type: schemas.TypeDecision, ID: "d-" + bus.Where(r), Source: "recon/matcher", Time: now, Partition: -1}, d)
@@ -132,10 +136,7 @@ func (s *Service) routeOne(rt *matcher.Router, r *kgo.Record, b *batch, now time
 		return
 	}
 	id := "r-" + t.ID
-	if seen != nil { // nil for an identity conflict: nothing to remember, a review item to park
-		rt.Remember(t.ID, *seen)
-		b.add(bus.Event{Topic: schemas.TopicDedupChangelog, Key: t.ID, Type: "dev.recon.dedup.v1", ID: t.ID, Source: "recon/matcher", Time: now, Partition: r.Partition}, seen)
-	} else {
+	if routed.Kind == matcher.KindConflict { // a review item: no money
 		id = "r-" + routed.ItemID
 	}
 	b.add(bus.Event{Topic: schemas.TopicRouted, Key: routed.Key, Type: schemas.TypeRouted, ID: id, Source: "recon/matcher", Time: now, Partition: -1}, routed)

@@ -1,0 +1,269 @@
+package matcher
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/reconhq/recon"
+)
+
+// Identity of money across channels.
+//
+// A bank movement is sighted several times: a producer's event, a webhook,
+// the camt.054 notification, the camt.052 intraday report, the camt.053
+// statement. Each sighting carries a subset of the movement's references.
+// Two sightings on the same account and direction are the same movement
+// when they share a strong reference: the account servicer reference
+// (bank_reference), the transaction id (the bank's or interbank), the
+// end-to-end id unless it is NOTPROVIDED, or the sighting's own identity
+// key (a redelivery). When both carry the bank's reference, it decides:
+// two payers reusing one end-to-end id (an invoice number) with different
+// bank references are different money. A mandate id is never an identity
+// (every collection of a mandate carries it).
+//
+// A sighting without any strong reference (a camt entry with none, a
+// producer event with only its own id) is posted under the identity of
+// its sighting and flagged unreferenced. A sighting that shares no
+// reference with any movement is linked by fingerprint before it is taken
+// for new money: the oldest movement on the same account and direction
+// with the same amount and currency, a date within FingerprintDays, the
+// same counterparty when both name one, no reference of a kind both carry
+// with another value, and not yet sighted on this sighting's channel (a
+// file message, or a producer's or webhook's source). One sighting per
+// channel per movement keeps two equal payments in one file two, and the
+// count of movements right when references never overlap.
+//
+// The Router keeps, per input partition, each movement (Seen) with its
+// reference keys, and an index reference key → movements. Both are
+// restored from the dedup changelog, keyed by movement.
+
+// FingerprintDays is how far apart the dates of two sightings linked by
+// fingerprint may be (booking dates shift between channels).
+const FingerprintDays = 5
+
+// maxChannels bounds the channels remembered per movement.
+const maxChannels = 8
+
+// refKeys lists the reference keys of a sighting: its own identity key,
+// then its strong references scoped by account and direction. strong is
+// false when the sighting has no strong reference.
+func refKeys(t recon.BankTransaction) (keys []string, strong bool) {
+	if t.ID != "" {
+		keys = append(keys, "i"+t.ID)
+	}
+	scope := normIBAN(strings.TrimSpace(t.AccountIBAN)) + "\x00" + string(t.Direction) + "\x00"
+	add := func(kind byte, ref string) {
+		if ref = strings.TrimSpace(ref); ref == "" || strings.EqualFold(ref, "NOTPROVIDED") {
+			return
+		}
+		sum := sha256.Sum256([]byte(scope + string(kind) + "\x00" + ref))
+		keys, strong = append(keys, string(kind)+hex.EncodeToString(sum[:12])), true
+	}
+	add('a', t.BankReference)
+	add('t', t.TransactionID)
+	add('e', t.EndToEndID)
+	return keys, strong
+}
+
+// channel names where a sighting came from: a file message, or a
+// producer's or webhook's source.
+func channel(t recon.BankTransaction) string {
+	if t.MessageID != "" {
+		return "m:" + t.MessageID
+	}
+	return "s:" + t.Source
+}
+
+func sightingDate(t recon.BankTransaction) recon.Date {
+	if t.ValueDate != "" {
+		return t.ValueDate
+	}
+	return t.BookingDate
+}
+
+// fingerprint keys the movements that may be linked without a shared
+// reference.
+func fingerprint(account string, dir recon.Direction, amount decimal.Decimal, currency string) string {
+	return normIBAN(strings.TrimSpace(account)) + "\x00" + string(dir) + "\x00" + amount.String() + "\x00" + currency
+}
+
+// identify finds the movement a sighting belongs to: its id and how it was
+// recognised, or several ids when its references point to several
+// movements (a person must decide), or nothing (new money).
+func (r *Router) identify(t recon.BankTransaction, keys []string) (id, how string, several []string) {
+	bankRef := strings.TrimSpace(t.BankReference)
+	var cands []string
+	for _, k := range keys {
+		for _, m := range r.refs[k] {
+			if k[0] == 'a' { // the bank's own reference decides
+				return m, "bank reference", nil
+			}
+			if !slices.Contains(cands, m) {
+				cands = append(cands, m)
+			}
+		}
+	}
+	cands = slices.DeleteFunc(cands, func(m string) bool {
+		s := r.seen[m]
+		return bankRef != "" && s.BankRef != "" && s.BankRef != bankRef
+	})
+	switch len(cands) {
+	case 1:
+		return cands[0], "shared reference", nil
+	case 0:
+	default:
+		return "", "", cands
+	}
+	if m := r.byFingerprint(t, keys); m != "" {
+		return m, "no shared reference; linked by account, amount, date and counterparty to a sighting of another channel", nil
+	}
+	return "", "", nil
+}
+
+// byFingerprint finds the oldest movement this sighting may be linked to
+// without a shared reference: not yet sighted on this channel, dates
+// within FingerprintDays, the same counterparty and virtual IBAN when both
+// name one, and no reference of a kind both carry with different values (two end-to-end
+// ids, two bank references: different money).
+func (r *Router) byFingerprint(t recon.BankTransaction, keys []string) string {
+	ch, date := channel(t), sightingDate(t)
+	cp, vi := normIBAN(strings.TrimSpace(t.CounterpartyIBAN)), normIBAN(strings.TrimSpace(t.VirtualIBAN))
+	for _, m := range r.prints[fingerprint(t.AccountIBAN, t.Direction, t.Amount, t.Currency)] {
+		s, ok := r.seen[m]
+		switch {
+		case !ok, slices.Contains(s.Channels, ch),
+			cp != "" && s.Counterparty != "" && s.Counterparty != cp,
+			vi != "" && s.VirtualIBAN != "" && s.VirtualIBAN != vi,
+			!withinDays(date, s.Date, FingerprintDays),
+			!compatible(keys, s.Refs):
+			continue
+		}
+		return m
+	}
+	return ""
+}
+
+// compatible reports whether a sighting's strong reference keys can belong
+// to a movement: for every kind the sighting carries, the movement has no
+// key of that kind or has this one.
+func compatible(keys, refs []string) bool {
+	for _, k := range keys {
+		if k[0] == 'i' || slices.Contains(refs, k) {
+			continue
+		}
+		for _, ref := range refs {
+			if ref[0] == k[0] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// withinDays reports whether two dates are at most n days apart; an
+// unknown date is near any.
+func withinDays(a, b recon.Date, n int) bool {
+	ta, errA := time.Parse(time.DateOnly, string(a))
+	tb, errB := time.Parse(time.DateOnly, string(b))
+	if errA != nil || errB != nil {
+		return true
+	}
+	d := ta.Sub(tb)
+	return d <= time.Duration(n)*24*time.Hour && d >= -time.Duration(n)*24*time.Hour
+}
+
+// newSeen is what is remembered of a new movement.
+func newSeen(t recon.BankTransaction, keys []string, strong bool) Seen {
+	return Seen{ID: t.ID, Amount: t.Amount, Currency: t.Currency, Direction: t.Direction, Refs: keys,
+		BankRef: strings.TrimSpace(t.BankReference), Unreferenced: !strong, Account: t.AccountIBAN,
+		Date: sightingDate(t), Counterparty: normIBAN(strings.TrimSpace(t.CounterpartyIBAN)),
+		VirtualIBAN: normIBAN(strings.TrimSpace(t.VirtualIBAN)), Channels: []string{channel(t)}}
+}
+
+// link adds a sighting's references and channel to its movement; it
+// returns the updated movement when anything changed (to write to the
+// changelog), else nil.
+func (r *Router) link(id string, t recon.BankTransaction, keys []string) *Seen {
+	s := r.seen[id]
+	changed := false
+	for _, k := range keys {
+		if !slices.Contains(s.Refs, k) {
+			s.Refs, changed = append(s.Refs, k), true
+		}
+	}
+	if ch := channel(t); !slices.Contains(s.Channels, ch) {
+		if len(s.Channels) >= maxChannels {
+			s.Channels = s.Channels[1:]
+		}
+		s.Channels, changed = append(slices.Clone(s.Channels), ch), true
+	}
+	if br := strings.TrimSpace(t.BankReference); s.BankRef == "" && br != "" {
+		s.BankRef, changed = br, true
+	}
+	if s.Counterparty == "" && t.CounterpartyIBAN != "" {
+		s.Counterparty, changed = normIBAN(strings.TrimSpace(t.CounterpartyIBAN)), true
+	}
+	if s.VirtualIBAN == "" && t.VirtualIBAN != "" {
+		s.VirtualIBAN, changed = normIBAN(strings.TrimSpace(t.VirtualIBAN)), true
+	}
+	if !changed {
+		return nil
+	}
+	r.Remember(id, s)
+	return &s
+}
+
+// Remember restores one movement from the changelog (or records one just
+// decided): its references and fingerprint are indexed. Remembering the
+// same movement again is harmless.
+func (r *Router) Remember(id string, s Seen) {
+	s.ID = id
+	_, known := r.seen[id]
+	r.seen[id] = s
+	r.index("i"+id, id)
+	for _, k := range s.Refs {
+		r.index(k, id)
+	}
+	if known || s.Account == "" {
+		return
+	}
+	fp := fingerprint(s.Account, s.Direction, s.Amount, s.Currency)
+	r.prints[fp] = append(r.prints[fp], id)
+	if r.printsAdded++; r.printsAdded%pruneEvery == 0 {
+		r.prunePrints(s.Date)
+	}
+}
+
+func (r *Router) index(k, id string) {
+	if ids := r.refs[k]; !slices.Contains(ids, id) {
+		r.refs[k] = append(ids, id)
+	}
+}
+
+// pruneEvery is how many movements pass between sweeps of the fingerprint
+// index, which keeps only movements whose date is within twice
+// FingerprintDays of the newest date seen: its size follows the traffic
+// of a few days, not history.
+const pruneEvery = 4096
+
+func (r *Router) prunePrints(newest recon.Date) {
+	if newest > r.newest {
+		r.newest = newest
+	}
+	for fp, ids := range r.prints {
+		ids = slices.DeleteFunc(ids, func(m string) bool {
+			s, ok := r.seen[m]
+			return !ok || !withinDays(s.Date, r.newest, 2*FingerprintDays)
+		})
+		if len(ids) == 0 {
+			delete(r.prints, fp)
+		} else {
+			r.prints[fp] = ids
+		}
+	}
+}
