@@ -123,3 +123,36 @@ func TestToMinor(t *testing.T) {
 		}
 	}
 }
+
+// A virtual IBAN claimed by a second loan is never taken over silently,
+// whatever order the loans are read in: payments to it are parked until
+// one claim is withdrawn, and the first holder routes again once the
+// newcomer is deleted.
+func TestLoansContestedVirtualIBAN(t *testing.T) {
+	a := recon.Loan{LoanID: "L-A", VirtualIBAN: "DE00VIBA77", Currency: "EUR", Principal: dec("100")}
+	b := recon.Loan{LoanID: "L-B", VirtualIBAN: "de00 viba 77", Currency: "EUR", Principal: dec("100")}
+	for _, order := range [][]recon.Loan{{a, b}, {b, a}} {
+		l := NewLoans()
+		for _, loan := range order {
+			if err := l.Put(loan); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := NewRouter(l)
+		rt := r.cascade(credit("10", "DE00VIBA77", ""))
+		if rt.LoanID != "" || rt.Key != suspenseKey || !strings.Contains(rt.Reason, "claimed by several loans") {
+			t.Fatalf("order %s first: routed to %q (%s), want parked", order[0].LoanID, rt.LoanID, rt.Reason)
+		}
+		// amending a claimant keeps the claim contested
+		if err := l.Put(order[0]); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.Claimants("DE00VIBA77"); len(got) != 2 {
+			t.Fatalf("claimants after an amendment %v", got)
+		}
+		l.Delete(order[1].LoanID)
+		if rt := r.cascade(credit("10", "DE00VIBA77", "")); rt.LoanID != order[0].LoanID {
+			t.Fatalf("after deleting %s: routed to %q (%s), want %s", order[1].LoanID, rt.LoanID, rt.Reason, order[0].LoanID)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -44,6 +45,11 @@ type Loans struct {
 	n       int
 	seed    maphash.Seed
 	idx     [nKeys]index
+	// contested lists, per virtual IBAN that several loans claim, the
+	// loans claiming it: payments to it are parked, never given to
+	// whichever loan was loaded last (the table must not depend on the
+	// order it is read in). Empty in a healthy portfolio.
+	contested map[string][]string
 
 	// PutJSON's scratch: the fields of the record, its packed form
 	fields  recon.LoanFields
@@ -107,10 +113,55 @@ func (l *Loans) putRecord(id string, rec []byte) error {
 	l.n++
 	for k := range nKeys {
 		if key := l.key(off, k); key != "" {
+			if k == keyVIBAN {
+				l.claim(key, off)
+			}
 			l.set(k, key, off)
 		}
 	}
 	return nil
+}
+
+// claim records a second claim on a virtual IBAN.
+func (l *Loans) claim(viban string, off uint32) {
+	held, ok := l.find(keyVIBAN, viban)
+	if !ok || held == off {
+		return
+	}
+	if l.contested == nil {
+		l.contested = map[string][]string{}
+	}
+	ids := l.contested[viban]
+	if len(ids) == 0 {
+		ids = []string{strings.Clone(l.key(held, keyID))}
+	}
+	l.contested[viban] = append(ids, strings.Clone(l.key(off, keyID)))
+}
+
+// unclaim withdraws a loan's claim on a contested virtual IBAN; the last
+// claimant left holds it alone.
+func (l *Loans) unclaim(viban, id string) {
+	ids, ok := l.contested[viban]
+	if !ok {
+		return
+	}
+	ids = slices.DeleteFunc(ids, func(x string) bool { return x == id })
+	if len(ids) > 1 {
+		l.contested[viban] = ids
+		return
+	}
+	delete(l.contested, viban)
+	if len(ids) == 1 {
+		if off, ok := l.find(keyID, ids[0]); ok {
+			l.set(keyVIBAN, viban, off)
+		}
+	}
+}
+
+// Claimants lists the loans that claim a virtual IBAN when more than one
+// does (nil when it is held by one loan or none).
+func (l *Loans) Claimants(viban string) []string {
+	return l.contested[normIBAN(viban)]
 }
 
 // Delete removes a loan (a tombstone on the compacted topic).
@@ -122,6 +173,9 @@ func (l *Loans) Delete(id string) {
 	for k := range nKeys {
 		if key := l.key(off, k); key != "" {
 			l.del(k, key, off)
+			if k == keyVIBAN && len(l.contested) > 0 {
+				l.unclaim(key, id)
+			}
 		}
 	}
 	l.n--

@@ -215,6 +215,9 @@ func (r *Router) cascade(t recon.BankTransaction) *Routed {
 		}
 	}
 	if t.VirtualIBAN != "" {
+		if ids := r.loans.Claimants(t.VirtualIBAN); len(ids) > 0 {
+			return park("virtual_iban", "virtual IBAN claimed by several loans ("+strings.Join(ids, ", ")+"): a person assigns; fix the loans", confNone)
+		}
 		if off, ok := r.loans.find(keyVIBAN, normIBAN(t.VirtualIBAN)); ok {
 			return match(r.loans.key(off, keyID), "virtual_iban", "virtual IBAN "+t.VirtualIBAN, conf1)
 		}
