@@ -5,6 +5,7 @@ import (
 	"regexp"
 
 	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/matcher"
 )
 
 var (
@@ -68,6 +69,9 @@ func ValidateLoan(l recon.Loan) error {
 				return err
 			}
 		}
+	}
+	if err := matcher.CheckLoan(l); err != nil { // e.g. 1.005 EUR, 1e30
+		return fmt.Errorf("the matcher cannot hold this loan exactly: %w", err)
 	}
 	return nil
 }

@@ -220,6 +220,14 @@ func normIBAN(s string) string {
 // mandate id, disbursement end-to-end id; 3 bytes currency; varint
 // principal; uvarint instalment count; per instalment three varints, the
 // change of fees, interest and principal from the previous instalment.
+// CheckLoan says whether the loans table can hold a loan exactly (what Put
+// would refuse): ingest refuses such a loan at the door with a 400 rather
+// than accepting it and leaving the matcher to drop it.
+func CheckLoan(loan recon.Loan) error {
+	_, err := encodeLoan(loan)
+	return err
+}
+
 func encodeLoan(loan recon.Loan) ([]byte, error) {
 	switch {
 	case loan.LoanID == "" || len(loan.LoanID) > MaxLoanIDBytes:
