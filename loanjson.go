@@ -31,6 +31,7 @@ type LoanFields struct {
 	LoanID, VirtualIBAN, Currency, Principal []byte
 	MandateID, MandateSignedOn               []byte
 	DisbursementEndToEndID                   []byte
+	BorrowerID                               []byte
 	Borrower                                 bool // a borrower object is present
 	BorrowerName, BorrowerIBAN               []byte
 	Schedule                                 []InstalmentFields
@@ -79,6 +80,9 @@ func ReadLoanFields(b []byte, f *LoanFields) bool {
 		case "disbursement_end_to_end_id":
 			f.DisbursementEndToEndID, ok = r.str()
 			return 1 << 7, ok
+		case "borrower_id":
+			f.BorrowerID, ok = r.str()
+			return 1 << 9, ok
 		case "borrower":
 			f.Borrower = true
 			ok = r.object(func(k []byte) (uint16, bool) {
@@ -105,7 +109,8 @@ func ReadLoanFields(b []byte, f *LoanFields) bool {
 // decimal.Decimal does not read (encoding/json then says why).
 func (f *LoanFields) loan() (Loan, bool) {
 	l := Loan{LoanID: string(f.LoanID), VirtualIBAN: string(f.VirtualIBAN), Currency: string(f.Currency),
-		MandateID: string(f.MandateID), MandateSignedOn: Date(f.MandateSignedOn), DisbursementEndToEndID: string(f.DisbursementEndToEndID)}
+		MandateID: string(f.MandateID), MandateSignedOn: Date(f.MandateSignedOn), DisbursementEndToEndID: string(f.DisbursementEndToEndID),
+		BorrowerID: string(f.BorrowerID)}
 	ok := true
 	amount := func(b []byte) decimal.Decimal {
 		if b == nil {

@@ -173,6 +173,11 @@ type Loan struct {
 	// principal receivable.
 	DisbursementEndToEndID string    `json:"disbursement_end_to_end_id,omitempty"`
 	Borrower               *Borrower `json:"borrower,omitempty"`
+	// BorrowerID names the borrower (POST /v1/borrowers) whose virtual IBAN
+	// serves this loan with the borrower's other loans; such a loan needs
+	// no virtual IBAN of its own. It is set when the loan is created and
+	// never changes (the loan's postings live with its borrower's).
+	BorrowerID string `json:"borrower_id,omitempty"`
 }
 
 // Instalment is one due date of a loan's schedule.
@@ -183,10 +188,14 @@ type Instalment struct {
 	Fees      decimal.Decimal `json:"fees"`
 }
 
-// Borrower is personal data: it never enters the hash-chained journal.
+// Borrower is a lender's client: one virtual IBAN for all their loans. On
+// a loan it carries only the personal data (name, IBAN), which never
+// enters the hash-chained journal; the journal names a borrower by ID.
 type Borrower struct {
-	Name string `json:"name,omitempty"`
-	IBAN string `json:"iban,omitempty"`
+	ID          string `json:"borrower_id,omitempty"`
+	Name        string `json:"name,omitempty"`
+	VirtualIBAN string `json:"virtual_iban,omitempty"`
+	IBAN        string `json:"iban,omitempty"`
 }
 
 // ExpectedKind says which way an expected payment goes.
@@ -316,10 +325,13 @@ type Entry struct {
 	Item *BankTransaction `json:"item,omitempty"`
 	// Round numbers the assignments of one suspense item (0 the first), so
 	// a re-assignment after an unassignment books entries of its own.
-	Round    int    `json:"round,omitempty"`
-	Sequence int64  `json:"sequence"`
-	PrevHash string `json:"prev_hash"`
-	Hash     string `json:"hash"`
+	Round int `json:"round,omitempty"`
+	// BorrowerID is the borrower whose payment this entry allocates (to one
+	// of their loans, or to their credit).
+	BorrowerID string `json:"borrower_id,omitempty"`
+	Sequence   int64  `json:"sequence"`
+	PrevHash   string `json:"prev_hash"`
+	Hash       string `json:"hash"`
 }
 
 // Balanced reports whether debits equal credits in every currency, the

@@ -44,6 +44,10 @@ func Interest(loanID string) string  { return "loan:" + loanID + ":interest" }
 func Fees(loanID string) string      { return "loan:" + loanID + ":fees" }
 func Credit(loanID string) string    { return "loan:" + loanID + ":credit" }
 
+// BorrowerCredit is what a borrower paid beyond what all their loans owe
+// (a payment to the borrower's virtual IBAN).
+func BorrowerCredit(borrowerID string) string { return "borrower:" + borrowerID + ":credit" }
+
 // MustBalance panics when e does not balance: an unbalanced entry is a bug in
 // recon, never an operating error.
 func MustBalance(e recon.Entry) {

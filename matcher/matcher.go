@@ -14,6 +14,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/shopspring/decimal"
@@ -50,11 +51,18 @@ type Loans struct {
 	// whichever loan was loaded last (the table must not depend on the
 	// order it is read in). Empty in a healthy portfolio.
 	contested map[string][]string
+	// Borrowers (a virtual IBAN for all their loans): borrower id → its
+	// virtual IBAN, virtual IBAN → the borrowers claiming it, borrower id →
+	// their loans (sorted).
+	borrowers      map[string]string
+	vibanBorrowers map[string][]string
+	loansOf        map[string][]string
 
 	// PutJSON's scratch: the fields of the record, its packed form
 	fields  recon.LoanFields
 	scratch []byte
 	parts   [][3]int64
+	days    []int64
 }
 
 // The keys a loan is found by, in record order.
@@ -111,6 +119,9 @@ func (l *Loans) putRecord(id string, rec []byte) error {
 	off := uint32(len(l.arena))
 	l.arena = append(l.arena, rec...)
 	l.n++
+	if b := l.view(off).borrower; b != "" {
+		l.addLoanOf(b, id)
+	}
 	for k := range nKeys {
 		if key := l.key(off, k); key != "" {
 			if k == keyVIBAN {
@@ -158,10 +169,103 @@ func (l *Loans) unclaim(viban, id string) {
 	}
 }
 
-// Claimants lists the loans that claim a virtual IBAN when more than one
-// does (nil when it is held by one loan or none).
+// Claimants lists the loans and borrowers ("borrower/<id>") that claim a
+// virtual IBAN when more than one does (nil when one or none holds it).
 func (l *Loans) Claimants(viban string) []string {
-	return l.contested[normIBAN(viban)]
+	v := normIBAN(viban)
+	bs := l.vibanBorrowers[v]
+	if len(bs) == 0 {
+		return l.contested[v]
+	}
+	ids := slices.Clone(l.contested[v])
+	if off, ok := l.find(keyVIBAN, v); ok && len(ids) == 0 {
+		ids = append(ids, l.key(off, keyID))
+	}
+	for _, b := range bs {
+		ids = append(ids, BorrowerKey(b))
+	}
+	if len(ids) < 2 {
+		return nil
+	}
+	return ids
+}
+
+// BorrowerKey is how a borrower is named where loans are (routing keys,
+// claimants): "borrower/<id>".
+func BorrowerKey(id string) string { return "borrower/" + id }
+
+func (l *Loans) addLoanOf(borrower, id string) {
+	if l.loansOf == nil {
+		l.loansOf = map[string][]string{}
+	}
+	ids := l.loansOf[borrower]
+	i, found := slices.BinarySearch(ids, id)
+	if !found {
+		l.loansOf[borrower] = slices.Insert(ids, i, strings.Clone(id))
+	}
+}
+
+// PutBorrower adds or replaces a borrower: their virtual IBAN then serves
+// all their loans. A virtual IBAN also claimed by a loan or another
+// borrower is contested (Claimants), never taken over.
+func (l *Loans) PutBorrower(b recon.Borrower) error {
+	switch {
+	case b.ID == "" || len(b.ID) > MaxLoanIDBytes:
+		return fmt.Errorf("borrower id must have 1 to %d bytes", MaxLoanIDBytes)
+	case len(b.VirtualIBAN) > MaxRefBytes:
+		return fmt.Errorf("borrower %q: virtual IBAN longer than %d bytes", b.ID, MaxRefBytes)
+	}
+	l.DeleteBorrower(b.ID)
+	if l.borrowers == nil {
+		l.borrowers, l.vibanBorrowers = map[string]string{}, map[string][]string{}
+	}
+	v := normIBAN(b.VirtualIBAN)
+	l.borrowers[strings.Clone(b.ID)] = v
+	if v != "" {
+		l.vibanBorrowers[v] = append(l.vibanBorrowers[v], strings.Clone(b.ID))
+		slices.Sort(l.vibanBorrowers[v])
+	}
+	return nil
+}
+
+// DeleteBorrower removes a borrower (a tombstone on the compacted topic);
+// their loans keep their borrower id and are found by their own keys.
+func (l *Loans) DeleteBorrower(id string) {
+	v, ok := l.borrowers[id]
+	if !ok {
+		return
+	}
+	delete(l.borrowers, id)
+	bs := slices.DeleteFunc(l.vibanBorrowers[v], func(x string) bool { return x == id })
+	if len(bs) == 0 {
+		delete(l.vibanBorrowers, v)
+	} else {
+		l.vibanBorrowers[v] = bs
+	}
+}
+
+// BorrowerByVIBAN finds the one borrower holding a virtual IBAN.
+func (l *Loans) BorrowerByVIBAN(viban string) (string, bool) {
+	bs := l.vibanBorrowers[normIBAN(viban)]
+	if len(bs) != 1 {
+		return "", false
+	}
+	return bs[0], true
+}
+
+// LoansOf lists a borrower's loans, sorted by id (shared: do not modify).
+func (l *Loans) LoansOf(borrower string) []string { return l.loansOf[borrower] }
+
+// PartitionKey is the routing key of a loan's money: its borrower's
+// (BorrowerKey) when it has one, so a payment to the borrower can be
+// allocated across their loans in one place, else the loan id.
+func (l *Loans) PartitionKey(loanID string) string {
+	if off, ok := l.find(keyID, loanID); ok {
+		if b := l.view(off).borrower; b != "" {
+			return BorrowerKey(b)
+		}
+	}
+	return loanID
 }
 
 // Delete removes a loan (a tombstone on the compacted topic).
@@ -169,6 +273,12 @@ func (l *Loans) Delete(id string) {
 	off, ok := l.find(keyID, id)
 	if !ok {
 		return
+	}
+	if b := l.view(off).borrower; b != "" {
+		l.loansOf[b] = slices.DeleteFunc(l.loansOf[b], func(x string) bool { return x == id })
+		if len(l.loansOf[b]) == 0 {
+			delete(l.loansOf, b)
+		}
 	}
 	for k := range nKeys {
 		if key := l.key(off, k); key != "" {
@@ -185,8 +295,8 @@ func (l *Loans) Delete(id string) {
 	}
 }
 
-// Get returns a loan by id: what the table keeps of it (no borrower, no
-// due dates; the schedule in due order).
+// Get returns a loan by id: what the table keeps of it (no personal data;
+// the schedule in due order).
 func (l *Loans) Get(id string) (recon.Loan, bool) {
 	off, ok := l.find(keyID, id)
 	if !ok {
@@ -195,10 +305,15 @@ func (l *Loans) Get(id string) (recon.Loan, bool) {
 	v := l.view(off)
 	scale := -exponent(v.currency)
 	loan := recon.Loan{LoanID: strings.Clone(v.id), VirtualIBAN: strings.Clone(v.viban), Currency: v.currency,
-		Principal: decimal.New(v.principal, scale), MandateID: strings.Clone(v.mandate), DisbursementEndToEndID: strings.Clone(v.disb)}
+		Principal: decimal.New(v.principal, scale), MandateID: strings.Clone(v.mandate), DisbursementEndToEndID: strings.Clone(v.disb),
+		BorrowerID: strings.Clone(v.borrower)}
 	it := v.instalments()
 	for !it.only && it.next() {
-		loan.Schedule = append(loan.Schedule, recon.Instalment{Fees: decimal.New(it.part[partFees], scale),
+		var due recon.Date
+		if it.day != 0 {
+			due = recon.Date(time.Unix(it.day*86400, 0).UTC().Format(time.DateOnly))
+		}
+		loan.Schedule = append(loan.Schedule, recon.Instalment{DueDate: due, Fees: decimal.New(it.part[partFees], scale),
 			Interest: decimal.New(it.part[partInterest], scale), Principal: decimal.New(it.part[partPrincipal], scale)})
 	}
 	return loan, true
@@ -217,9 +332,10 @@ func normIBAN(s string) string {
 // --- the record -------------------------------------------------------------
 
 // A record is: uvarint length + bytes of id, normalized virtual IBAN,
-// mandate id, disbursement end-to-end id; 3 bytes currency; varint
-// principal; uvarint instalment count; per instalment three varints, the
-// change of fees, interest and principal from the previous instalment.
+// mandate id, disbursement end-to-end id, borrower id; 3 bytes currency;
+// varint principal; uvarint instalment count; per instalment four varints,
+// the change of due date (days since 1970-01-01; an absent date is day 0)
+// and of fees, interest and principal from the previous instalment.
 // CheckLoan says whether the loans table can hold a loan exactly (what Put
 // would refuse): ingest refuses such a loan at the door with a 400 rather
 // than accepting it and leaving the matcher to drop it.
@@ -232,7 +348,8 @@ func encodeLoan(loan recon.Loan) ([]byte, error) {
 	switch {
 	case loan.LoanID == "" || len(loan.LoanID) > MaxLoanIDBytes:
 		return nil, fmt.Errorf("loan id must have 1 to %d bytes", MaxLoanIDBytes)
-	case len(loan.VirtualIBAN) > MaxRefBytes || len(loan.MandateID) > MaxRefBytes || len(loan.DisbursementEndToEndID) > MaxRefBytes:
+	case len(loan.VirtualIBAN) > MaxRefBytes || len(loan.MandateID) > MaxRefBytes || len(loan.DisbursementEndToEndID) > MaxRefBytes ||
+		len(loan.BorrowerID) > MaxLoanIDBytes:
 		return nil, fmt.Errorf("a reference is longer than %d bytes", MaxRefBytes)
 	case len(loan.Currency) != 3:
 		return nil, fmt.Errorf("currency %q is not an ISO 4217 code", loan.Currency)
@@ -245,7 +362,13 @@ func encodeLoan(loan recon.Loan) ([]byte, error) {
 	}
 	sched := sortedSchedule(loan.Schedule)
 	parts := make([][3]int64, len(sched))
+	days := make([]int64, len(sched))
 	for i, in := range sched {
+		d, ok := dayOf([]byte(in.DueDate))
+		if !ok {
+			return nil, fmt.Errorf("instalment %d: due date %q is not YYYY-MM-DD", i, in.DueDate)
+		}
+		days[i] = d
 		for p, a := range [3]decimal.Decimal{in.Fees, in.Interest, in.Principal} {
 			v, err := toMinor(a, loan.Currency)
 			if err != nil || v < 0 {
@@ -257,8 +380,38 @@ func encodeLoan(loan recon.Loan) ([]byte, error) {
 			parts[i][p] = v
 		}
 	}
-	return pack(make([]byte, 0, 64+4*len(sched)), [4]string{loan.LoanID, normIBAN(loan.VirtualIBAN), loan.MandateID, loan.DisbursementEndToEndID},
-		loan.Currency, principal, parts), nil
+	return pack(make([]byte, 0, 64+5*len(sched)), [5]string{loan.LoanID, normIBAN(loan.VirtualIBAN), loan.MandateID, loan.DisbursementEndToEndID, loan.BorrowerID},
+		loan.Currency, principal, parts, days), nil
+}
+
+// dayOf is a due date as days since 1970-01-01 (0 for an absent date);
+// false when it is not a calendar date YYYY-MM-DD.
+func dayOf(b []byte) (int64, bool) {
+	if len(b) == 0 {
+		return 0, true
+	}
+	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
+		return 0, false
+	}
+	num := func(b []byte) int {
+		n := 0
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	y, m, d := num(b[:4]), num(b[5:7]), num(b[8:])
+	if y < 1 || m < 1 || m > 12 || d < 1 || d > 31 {
+		return 0, false
+	}
+	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	if t.Day() != d { // 31 April
+		return 0, false
+	}
+	return t.Unix() / 86400, true
 }
 
 // packFields is encodeLoan on l.fields, for PutJSON: false for anything
@@ -269,6 +422,7 @@ func (l *Loans) packFields(dst []byte) ([]byte, bool) {
 	switch {
 	case len(f.LoanID) == 0 || len(f.LoanID) > MaxLoanIDBytes,
 		len(f.VirtualIBAN) > MaxRefBytes || len(f.MandateID) > MaxRefBytes || len(f.DisbursementEndToEndID) > MaxRefBytes,
+		len(f.BorrowerID) > MaxLoanIDBytes,
 		len(f.Currency) != 3,
 		len(f.Schedule) > MaxInstalments:
 		return dst, false
@@ -295,8 +449,13 @@ func (l *Loans) packFields(dst []byte) ([]byte, bool) {
 			sched[j], sched[j-1] = sched[j-1], sched[j]
 		}
 	}
-	parts := l.parts[:0]
+	parts, days := l.parts[:0], l.days[:0]
 	for _, in := range sched {
+		day, ok := dayOf(in.DueDate)
+		if !ok {
+			return dst, false
+		}
+		days = append(days, day)
 		var p [3]int64
 		for k, text := range [3][]byte{in.Fees, in.Interest, in.Principal} {
 			if p[k], ok = minor(text, maxMinor/int64(MaxInstalments)); !ok {
@@ -305,14 +464,14 @@ func (l *Loans) packFields(dst []byte) ([]byte, bool) {
 		}
 		parts = append(parts, p)
 	}
-	l.parts = parts
-	return pack(dst, [4]string{view(f.LoanID), normIBAN(view(f.VirtualIBAN)), view(f.MandateID), view(f.DisbursementEndToEndID)},
-		view(f.Currency), principal, parts), true
+	l.parts, l.days = parts, days
+	return pack(dst, [5]string{view(f.LoanID), normIBAN(view(f.VirtualIBAN)), view(f.MandateID), view(f.DisbursementEndToEndID), view(f.BorrowerID)},
+		view(f.Currency), principal, parts, days), true
 }
 
 // pack appends a loan's record: its four keys, currency, principal and the
 // parts of each instalment (in due order) delta-coded.
-func pack(b []byte, keys [4]string, currency string, principal int64, parts [][3]int64) []byte {
+func pack(b []byte, keys [5]string, currency string, principal int64, parts [][3]int64, days []int64) []byte {
 	for _, s := range keys {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
@@ -321,7 +480,10 @@ func pack(b []byte, keys [4]string, currency string, principal int64, parts [][3
 	b = binary.AppendVarint(b, principal)
 	b = binary.AppendUvarint(b, uint64(len(parts)))
 	var prev [3]int64
-	for _, p := range parts {
+	var prevDay int64
+	for i, p := range parts {
+		b = binary.AppendVarint(b, days[i]-prevDay)
+		prevDay = days[i]
 		for k, v := range p {
 			b = binary.AppendVarint(b, v-prev[k])
 			prev[k] = v
@@ -354,10 +516,10 @@ func sortedSchedule(s []recon.Instalment) []recon.Instalment {
 
 // loanView reads a record in place; its strings share the arena.
 type loanView struct {
-	id, viban, mandate, disb, currency string
-	principal                          int64
-	sched                              []byte // count, then the deltas
-	schedAt                            int    // arena offset of sched
+	id, viban, mandate, disb, borrower, currency string
+	principal                                    int64
+	sched                                        []byte // count, then the deltas
+	schedAt                                      int    // arena offset of sched
 }
 
 func (l *Loans) str(off int) (string, int) {
@@ -383,6 +545,7 @@ func (l *Loans) view(off uint32) loanView {
 	v.viban, o = l.str(o)
 	v.mandate, o = l.str(o)
 	v.disb, o = l.str(o)
+	v.borrower, o = l.str(o)
 	v.currency = unsafe.String(unsafe.SliceData(l.arena[o:]), 3)
 	o += 3
 	p, k := binary.Varint(l.arena[o:])
@@ -407,6 +570,7 @@ type instalments struct {
 	pos  int
 	left int
 	part [3]int64 // fees, interest, principal of the current instalment
+	day  int64    // its due date, days since 1970-01-01 (0: none)
 	only bool     // the principal-only instalment of a loan without schedule
 	prin int64
 }
@@ -429,6 +593,9 @@ func (it *instalments) next() bool {
 		it.part = [3]int64{0, 0, it.prin}
 		return true
 	}
+	d, k := binary.Varint(it.b[it.pos:])
+	it.pos += k
+	it.day += d
 	for p := range 3 {
 		d, k := binary.Varint(it.b[it.pos:])
 		it.pos += k

@@ -77,7 +77,12 @@ type Poster struct {
 	// finds the return waiting for it without scanning suspense. Entries of
 	// items no longer open are dropped when met.
 	returns map[string][]string
-	Head    ledger.Head
+	// borrowers holds each borrower's credit (borrower.go).
+	borrowers map[string]*borrowerState
+	// Allocation is the policy for money paid to a borrower's virtual
+	// IBAN: AllocOldestDue (the default) or AllocProRata.
+	Allocation string
+	Head       ledger.Head
 }
 
 // Item is money parked in suspense, waiting for a loan or a person, or a
@@ -148,7 +153,7 @@ type outgoing struct {
 func NewPoster(loans *Loans) *Poster {
 	return &Poster{loans: loans, router: NewRouter(loans), state: map[string]*loanState{}, posted: map[string]bool{},
 		items: map[string]*Item{}, released: map[string]*Item{}, rounds: map[string]int{}, reparked: map[string]bool{},
-		returns: map[string][]string{}}
+		returns: map[string][]string{}, borrowers: map[string]*borrowerState{}}
 }
 
 // SetOwnAccounts configures the lender's own IBANs for the Poster's
@@ -226,6 +231,8 @@ func (p *Poster) Post(now time.Time, r Routed) Result {
 			e = entry(now, t, EntryOwnAccount, "", bank, ledger.OwnAccount, t.Amount)
 		}
 		p.emit(&res, e)
+	case r.LoanID == "" && r.BorrowerID != "":
+		p.borrowerMoney(&res, now, r, bank)
 	case r.LoanID == "" || !known:
 		p.emit(&res, p.suspense(now, t, "", orDefault(r.Reason, "loan unknown")))
 	case currency != t.Currency:
@@ -291,6 +298,9 @@ func (p *Poster) apply(e recon.Entry) {
 	}
 	if e.LoanID != "" {
 		p.applyLoan(e)
+	}
+	if e.BorrowerID != "" {
+		p.applyBorrower(e)
 	}
 	switch e.Kind {
 	case EntrySuspense:
@@ -518,12 +528,22 @@ func (p *Poster) reverse(res *Result, now time.Time, loanID string, t recon.Bank
 		p.emit(res, p.park(now, t, loanID, "return of "+t.Amount.String()+" does not equal original "+fromMinor(orig.total, s.currency).String(), from, round))
 		return
 	}
-	// The original's allocation, as far as the loan still holds it (credit
-	// may have been applied since, an assignment taken back); the rest
-	// backwards through the waterfall.
+	take, ok := takeBack(s, orig)
+	if !ok {
+		p.emit(res, p.park(now, t, loanID, "return of "+t.Amount.String()+" exceeds what the loan still holds of its original", from, round))
+		return
+	}
+	p.emit(res, reversal(now, loanID, t, origID, t.Amount, take, from, round))
+	p.applyCredit(res, now, loanID, t.ID)
+}
+
+// takeBack is what reversing an original allocation takes from the loan:
+// the original's shares, as far as the loan still holds them (credit may
+// have been applied since, an assignment taken back); the rest backwards
+// through the waterfall. False when the loan no longer holds that much.
+func takeBack(s *loanState, orig *alloc) (take [4]int64, ok bool) {
 	avail := backwards(s)
 	want := [4]int64{orig.credit, orig.parts[partPrincipal], orig.parts[partInterest], orig.parts[partFees]}
-	var take [4]int64
 	left := orig.total
 	for i := range take {
 		take[i] = min(want[i], max(avail[i], 0))
@@ -535,16 +555,17 @@ func (p *Poster) reverse(res *Result, now time.Time, loanID string, t recon.Bank
 		take[i] += x
 		left -= x
 	}
-	if left > 0 {
-		p.emit(res, p.park(now, t, loanID, "return of "+t.Amount.String()+" exceeds what the loan still holds of its original", from, round))
-		return
-	}
+	return take, left <= 0
+}
+
+// reversal is the entry that returns amount of origID's allocation on a
+// loan to from.
+func reversal(now time.Time, loanID string, t recon.BankTransaction, origID string, amount decimal.Decimal, take [4]int64, from string, round int) recon.Entry {
 	e := recon.Entry{ID: entryID(t.ID, EntryReversal, loanID, round), Kind: EntryReversal, LoanID: loanID, TransactionID: t.ID,
 		EndToEndID: t.EndToEndID, Reverses: origID, EffectiveDate: t.BookingDate, BookedAt: now, Note: "return " + t.ReturnReason, Round: round}
-	e.Postings = append(e.Postings, recon.Posting{Account: from, Side: recon.CreditSide, Amount: t.Amount, Currency: cur})
-	e.Postings = appendTakeBack(e.Postings, loanID, take, cur)
-	p.emit(res, e)
-	p.applyCredit(res, now, loanID, t.ID)
+	e.Postings = append(e.Postings, recon.Posting{Account: from, Side: recon.CreditSide, Amount: amount, Currency: t.Currency})
+	e.Postings = appendTakeBack(e.Postings, loanID, take, t.Currency)
+	return e
 }
 
 // reverseDebit books an incoming reversal of an earlier outgoing transfer
@@ -834,7 +855,7 @@ func (p *Poster) release(res *Result, now time.Time, it *Item, allocs []Allocati
 	p.emit(res, e)
 	for _, a := range allocs {
 		amt := a.Amount
-		res.Routed = append(res.Routed, Routed{Kind: KindRematch, Key: a.LoanID, Transaction: t, LoanID: a.LoanID,
+		res.Routed = append(res.Routed, Routed{Kind: KindRematch, Key: p.loans.PartitionKey(a.LoanID), Transaction: t, LoanID: a.LoanID,
 			Rule: rule, Confidence: decimal.NewFromInt(1), Amount: &amt, Note: note, Actor: actor, Round: round})
 	}
 	if t.Direction != recon.Credit || t.EndToEndID == "" || len(allocs) != 1 {

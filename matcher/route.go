@@ -3,6 +3,7 @@ package matcher
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -34,10 +35,13 @@ type Routed struct {
 	Key         string                `json:"key"`
 	Transaction recon.BankTransaction `json:"transaction"`
 	LoanID      string                `json:"loan_id,omitempty"`
-	Rule        string                `json:"rule"`
-	Confidence  decimal.Decimal       `json:"confidence"`
-	Evidence    string                `json:"evidence,omitempty"`
-	Reason      string                `json:"reason,omitempty"`
+	// BorrowerID: money to a borrower's virtual IBAN naming none of their
+	// loans, for the Poster to allocate across them.
+	BorrowerID string          `json:"borrower_id,omitempty"`
+	Rule       string          `json:"rule"`
+	Confidence decimal.Decimal `json:"confidence"`
+	Evidence   string          `json:"evidence,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
 	// Amount to allocate for rematch and split assignments.
 	Amount      *decimal.Decimal `json:"amount,omitempty"`
 	Note        string           `json:"note,omitempty"`
@@ -188,7 +192,7 @@ var (
 func (r *Router) cascade(t recon.BankTransaction) *Routed {
 	rt := &Routed{Kind: KindMatch, Transaction: t}
 	match := func(loanID, rule, evidence string, conf decimal.Decimal) *Routed {
-		rt.LoanID, rt.Key, rt.Rule, rt.Evidence, rt.Confidence = loanID, loanID, rule, evidence, conf
+		rt.LoanID, rt.Key, rt.Rule, rt.Evidence, rt.Confidence = loanID, r.loans.PartitionKey(loanID), rule, evidence, conf
 		if conf.LessThan(r.Threshold) {
 			rt.LoanID, rt.Key, rt.Reason = "", suspenseKey, "confidence below threshold"
 		}
@@ -221,6 +225,14 @@ func (r *Router) cascade(t recon.BankTransaction) *Routed {
 		if off, ok := r.loans.find(keyVIBAN, normIBAN(t.VirtualIBAN)); ok {
 			return match(r.loans.key(off, keyID), "virtual_iban", "virtual IBAN "+t.VirtualIBAN, conf1)
 		}
+		if bid, ok := r.loans.BorrowerByVIBAN(t.VirtualIBAN); ok {
+			if id, how := r.namedLoanOf(bid, t); id != "" {
+				return match(id, "virtual_iban", "virtual IBAN of borrower "+bid+"; "+how+" names loan "+id, conf1)
+			}
+			rt.BorrowerID, rt.Key, rt.Rule, rt.Confidence = bid, BorrowerKey(bid), "virtual_iban", conf1
+			rt.Evidence = "virtual IBAN of borrower " + bid + " (no loan named: allocated across their loans)"
+			return rt
+		}
 	}
 	if t.MandateID != "" {
 		if off, ok := r.loans.find(keyMandate, t.MandateID); ok {
@@ -246,6 +258,29 @@ func (r *Router) cascade(t recon.BankTransaction) *Routed {
 		reason = "virtual IBAN not (yet) assigned to a loan; re-matched when the loan arrives"
 	}
 	return park("none", reason, confNone)
+}
+
+// namedLoanOf finds the one loan of a borrower that a payment's creditor
+// reference or remittance text names.
+func (r *Router) namedLoanOf(bid string, t recon.BankTransaction) (id, how string) {
+	mine := r.loans.LoansOf(bid)
+	if ref := t.CreditorReference; ref != "" {
+		if id, ok := r.loanIn(ref); ok && slices.Contains(mine, id) {
+			return id, "creditor reference"
+		}
+	}
+	if t.RemittanceInfo != "" {
+		var named []string
+		for _, id := range r.loansMentioned(t.RemittanceInfo) {
+			if slices.Contains(mine, id) {
+				named = append(named, id)
+			}
+		}
+		if len(named) == 1 {
+			return named[0], "remittance text"
+		}
+	}
+	return "", ""
 }
 
 // IsCharge reports whether t is a bank fee or charge: a charge record, or

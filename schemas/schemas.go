@@ -9,6 +9,10 @@ const (
 	// TopicLoans is compacted, keyed by loan_id; every matcher instance reads
 	// it whole (a global table).
 	TopicLoans = "recon.loans.v1"
+	// TopicBorrowers is compacted, keyed by borrower_id: a borrower's
+	// virtual IBAN, which serves all their loans. Read whole by every
+	// matcher, like the loans.
+	TopicBorrowers = "recon.borrowers.v1"
 	// TopicBankTransactions carries normalized bank transactions, returns and
 	// status reports, keyed by the transaction's identity key, so every
 	// sighting of the same money meets in one partition.
@@ -56,6 +60,7 @@ type Topic struct {
 // Topics lists every topic recon creates at start-up.
 var Topics = []Topic{
 	{Name: TopicLoans, Compacted: true, RetainForever: true},
+	{Name: TopicBorrowers, Compacted: true, RetainForever: true},
 	{Name: TopicBankTransactions, RetainForever: true},
 	{Name: TopicStatements, RetainForever: true},
 	{Name: TopicRouted},
@@ -83,6 +88,7 @@ const (
 // Event types (ce_type). The suffix is the payload's schema version.
 const (
 	TypeLoan            = "dev.recon.loan.v1"
+	TypeBorrower        = "dev.recon.borrower.v1"
 	TypeBankTransaction = "dev.recon.bank-transaction.v1"
 	TypeReturn          = "dev.recon.return.v1"
 	TypeStatusReport    = "dev.recon.status-report.v1"
