@@ -139,9 +139,9 @@ func (e *Env) aborted(ws ...*Workload) int {
 }
 
 // matcherKilled SIGKILLs the matcher, restarts it at once, and does it
-// again once the new one has restored and commits: each kill is timed on
-// a transaction the broker sees open, after a random 0-500 ms, so that
-// the kills land on transactions in flight and not on restores. It goes on
+// again 1-3 s later, once the new one has restored and commits: each kill
+// is timed on a transaction the broker sees open, after a random 0-500 ms,
+// so that the kills land on transactions in flight and not on restores. It goes on
 // (bounded: kills and time) until the run's aborted records show it.
 func matcherKilled(e *Env) Row {
 	limit := e.Tier.Settle // the kill phase's bound
@@ -161,6 +161,9 @@ func matcherKilled(e *Env) Row {
 	var slowest time.Duration
 	why := ""
 	for {
+		// the schedule: 1-3 s after each start, and then only once the
+		// matcher restored and commits
+		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
 		took, notReady, err := ready(e.Matcher, 0, min(2*time.Minute, time.Until(deadline)+10*time.Second))
 		if err != nil {
 			_, _ = f.end()
@@ -196,13 +199,12 @@ func matcherKilled(e *Env) Row {
 		return failRow(err)
 	}
 	r, rec := e.verifyAll(ws, faultEnd)
-	if why == "" || ab == 0 {
-		ab = e.aborted(ws...)
+	if ab == 0 { // a last look: the last kill's abort lands once its successor starts
+		if ab = e.aborted(ws...); ab > 0 {
+			why = ""
+		}
 	}
-	if ab > 0 {
-		why = ""
-	}
-	ev := fmt.Sprintf("%d SIGKILLs in %s, %d timed on a transaction open on the broker (restarted matcher ready and committing within %s at worst), while %d sightings of %d runs streamed in; %d aborted records of the runs on the matcher's topics",
+	ev := fmt.Sprintf("%d SIGKILLs in %s, %d timed on a transaction open on the broker (the restarted matcher ready and committing at most %s past its 1-3 s pause), while %d sightings of %d runs streamed in; %d aborted records of the runs on the matcher's topics",
 		kills, faultEnd.Sub(start).Round(time.Second), onOpen, slowest.Round(100*time.Millisecond), sightings(ws), len(ws), ab)
 	return rowOf(r, ev, why, rec, sightings(ws))
 }
