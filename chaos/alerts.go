@@ -199,7 +199,12 @@ rules:
 		time.Sleep(time.Second)
 	}
 	time.Sleep(e.Tier.Outage) // the outage itself
+	// a loaded alerts service may not have tried yet: the outage lasts
+	// (bounded) until a delivery was refused
 	refused := al.Metric("recon_alert_deliveries_total")
+	for until := time.Now().Add(e.Tier.Settle); refused <= 0 && len(fired) > 0 && time.Now().Before(until); time.Sleep(200 * time.Millisecond) {
+		refused = al.Metric("recon_alert_deliveries_total")
+	}
 	rc := newReceiver(2 * time.Second)
 	defer rc.close()
 	if err := rc.listen(addr); err != nil {
@@ -270,9 +275,17 @@ rules:
 	}
 	ev := fmt.Sprintf("receiver down %s+ while %d alerts fired (%.0f delivery attempts meanwhile, all refused); first answers %v; %d alerts re-sent after an answer lost (same id, deduplicated); gone: %d hits, %d dead-lettered with a reason",
 		e.Tier.Outage, len(fired), refused, rc.behaviour, dupByID, rc.goneHits, dead)
-	proven := refused > 0 && len(rc.behaviour) == 4 && rc.goneHits > 0
+	why := ""
+	switch {
+	case refused <= 0:
+		why = fmt.Sprintf("no delivery attempted while the receiver was down (%s+)", e.Tier.Outage)
+	case len(rc.behaviour) < 4:
+		why = fmt.Sprintf("only %d of the 4 first-answer misbehaviours met a delivery", len(rc.behaviour))
+	case rc.goneHits == 0:
+		why = "no delivery reached the gone endpoint"
+	}
 	rc.mu.Unlock()
-	return Row{Evidence: ev, Result: resultOf(bad, proven), Detail: bad, Recovery: rec, Events: len(w.Sightings)}
+	return Row{Evidence: ev, Result: resultOf(bad, why), Detail: bad, Recovery: rec, Events: len(w.Sightings)}
 }
 
 func ssrf(e *Env) Row {
@@ -365,5 +378,5 @@ rules:
 		bad = append(bad, fmt.Sprintf("%d of %d deliveries to localhost refused as a forbidden address", forbidden, want))
 	}
 	return Row{Evidence: fmt.Sprintf("refused at config: %s; via DNS localhost: %d deliveries refused at dial, receiver hits %d", strings.Join(ev, " "), forbidden, hits),
-		Result: resultOf(bad, want > 0), Detail: bad, Events: len(w.Sightings) + len(literal)}
+		Result: resultOf(bad, unless(want > 0, "the workload has no credit over the alert threshold")), Detail: bad, Events: len(w.Sightings) + len(literal)}
 }

@@ -63,6 +63,8 @@ func (e *Env) Checker() *Checker {
 
 // NewRun is a fresh run id (digits) and workload of n transactions.
 func (e *Env) NewRun(n int) *Workload {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.runs++
 	run := fmt.Sprintf("%06d%03d", e.Seed%1_000_000, e.runs)
 	return Generate(e.Seed+uint64(e.runs), run, e.Tier.Loans, n)
