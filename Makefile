@@ -2,6 +2,10 @@
 SHELL := /bin/bash
 GO    ?= go
 SERVICES := deploy/local/services.sh
+# RECON_FIXTURES: the public bank files the corpus test reads (never copied into the repository),
+# by default the shared fixtures beside the checkout. make test's integration run fails without them.
+RECON_FIXTURES ?= $(abspath ../shared/fixtures)
+export RECON_FIXTURES
 
 .PHONY: run test test-unit test-integration services-up services-down bench fuzz vet chaos
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,8 +32,9 @@ type components struct{ ingest, match, sink, alerts, view bool }
 
 var allComponents = components{ingest: true, match: true, sink: true, alerts: true, view: true}
 
-// serve runs the chosen components until ctx ends. Only main exits.
-func serve(ctx context.Context, name string, args []string, want components) int {
+// serve runs the chosen components until ctx ends; the demo prints its
+// summary to stdout. Only main exits.
+func serve(ctx context.Context, name string, args []string, want components, stdout io.Writer) int {
 	var s settings
 	fs := newFlags(name, &s)
 	if name == "run" {
@@ -189,7 +191,7 @@ func serve(ctx context.Context, name string, args []string, want components) int
 
 	if s.demo {
 		start("demo", func(ctx context.Context) error {
-			return runDemo(ctx, "http://"+ln.Addr().String(), strings.Join(kc.Brokers, ","), view)
+			return runDemo(ctx, stdout, "http://"+ln.Addr().String(), strings.Join(kc.Brokers, ","), view)
 		})
 	}
 	code := 0
