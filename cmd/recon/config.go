@@ -32,7 +32,6 @@ type settings struct {
 	alertsFile string
 	instance   string
 	demo       bool
-	stayAfter  bool
 }
 
 func env(key, def string) string {
