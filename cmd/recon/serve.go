@@ -40,8 +40,8 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	if name == "run" {
 		fs.BoolVar(&s.demo, "demo", false, "load the shipped demo (loans, a camt.053, webhook-style events), print a summary, keep serving")
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// ---- API access control (auth/): tokens first, so a bad one stops recon before it starts anything ----

@@ -42,8 +42,8 @@ func inspect(args []string) int {
 func verify(ctx context.Context, args []string) int {
 	var s settings
 	fs := newFlags("ledger verify", &s)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	kc, err := s.kafka()
 	if err != nil {
@@ -78,8 +78,8 @@ func verify(ctx context.Context, args []string) int {
 func migrate(ctx context.Context, args []string) int {
 	var s settings
 	fs := newFlags("migrate", &s)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	if s.clickhouse == "" {
 		return fail("migrate needs ClickHouse: set --clickhouse or RECON_CLICKHOUSE_ADDR")
@@ -100,19 +100,16 @@ func migrate(ctx context.Context, args []string) int {
 func ingestFiles(ctx context.Context, args []string) int {
 	var s settings
 	fs := newFlags("ingest file", &s)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: recon ingest file [flags] PATH...")
 		return 2
 	}
-	kc, err := s.kafka()
+	kc, err := s.cluster("ingest file")
 	if err != nil {
 		return fail("%v", err)
-	}
-	if s.brokers == "" {
-		return fail("ingest file needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS")
 	}
 	cl, err := client(ctx, kc)
 	if err != nil {
