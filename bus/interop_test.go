@@ -130,3 +130,9 @@ func ExamplePartition() {
 	// L-124 1
 	// L-125 4
 }
+
+// ExamplePartitions: every partition of a topic, for a replay of all of it.
+func ExamplePartitions() {
+	fmt.Println(bus.Partitions(3), len(bus.Partitions(0)))
+	// Output: [0 1 2] 0
+}

@@ -49,11 +49,10 @@ func verify(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	parts := make([]int32, kc.Partitions)
+	parts := bus.Partitions(kc.Partitions)
 	verifiers := map[int32]*ledger.Verifier{}
-	for i := range parts {
-		parts[i] = int32(i)
-		verifiers[int32(i)] = &ledger.Verifier{Partition: int32(i)}
+	for _, p := range parts {
+		verifiers[p] = &ledger.Verifier{Partition: p}
 	}
 	_, err = bus.Replay(ctx, kc, schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {
 		var e recon.Entry
