@@ -2,6 +2,10 @@
 SHELL := /bin/bash
 GO    ?= go
 SERVICES := deploy/local/services.sh
+# RECON_FIXTURES: the public bank files the corpus test reads (never copied into the repository),
+# by default the shared fixtures beside the checkout. make test's integration run fails without them.
+RECON_FIXTURES ?= $(abspath ../shared/fixtures)
+export RECON_FIXTURES
 
 .PHONY: run test test-unit test-integration services-up services-down bench fuzz vet chaos
 
@@ -12,11 +16,22 @@ run:
 ## test: unit tests, then real Kafka + ClickHouse (installed and started here) and the integration suite
 test: vet test-unit test-integration
 
+## vet: go vet, gofmt, staticcheck (its checks: staticcheck.conf) and a tidy go.mod, in both modules:
+## the root and deploy/ (the deployment validators, whose Kubernetes and Prometheus dependencies
+## stay out of recon's module)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 vet:
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) ./...
+	cd deploy && $(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff
 
 test-unit:
 	$(GO) test -count=1 -timeout 15m ./...
+	cd deploy && $(GO) test -count=1 -timeout 5m ./...
 
 test-integration:
 	$(SERVICES) reset

@@ -127,6 +127,23 @@ type Statement struct {
 	FileSHA256 string `json:"file_sha256,omitempty"`
 }
 
+// Date is the date a statement speaks for (and is proved at): its to_date,
+// else the date of its closing balance.
+func (st Statement) Date() Date {
+	if st.ToDate != "" {
+		return st.ToDate
+	}
+	return st.ClosingDate
+}
+
+// From is the first date a statement covers: its from_date, else Date.
+func (st Statement) From() Date {
+	if st.FromDate != "" {
+		return st.FromDate
+	}
+	return st.Date()
+}
+
 // Signed is a balance that may be negative; JSON carries it as a string.
 type Signed = decimal.Decimal
 

@@ -13,7 +13,6 @@ import (
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/ledger"
-	"github.com/reconhq/recon/proofs"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -197,7 +196,7 @@ func (f *feed) record(r *kgo.Record, replay bool) {
 		if replay || bus.Unmarshal(r.Value, &st) != nil {
 			return
 		}
-		f.events = append(f.events, StatementReceived{Account: st.AccountIBAN, Date: proofs.Date(st), Currency: st.Currency, Check: st.BalanceCheck, Opening: st.OpeningBalance, Closing: st.ClosingBalance})
+		f.events = append(f.events, StatementReceived{Account: st.AccountIBAN, Date: st.Date(), Currency: st.Currency, Check: st.BalanceCheck, Opening: st.OpeningBalance, Closing: st.ClosingBalance})
 	case schemas.TopicReconciliation:
 		var b recon.Break
 		if replay || bus.Unmarshal(r.Value, &b) != nil || b.Type != recon.BreakProof || b.Status != recon.BreakBroken {

@@ -33,7 +33,6 @@ type View struct {
 	broken   error
 	log      *slog.Logger
 	caught   chan struct{}
-	once     sync.Once
 	byLoan   map[string][]recon.Entry // journal entries touching each loan, in journal order (entries.go)
 }
 

@@ -196,7 +196,6 @@ func relayHop(ctx context.Context, kc bus.Config, spec ChildSpec, hop int, ready
 		kgo.ConsumeTopics(from),
 		kgo.TransactionalID(group),
 		kgo.TransactionTimeout(30*time.Second),
-		kgo.RequireStableFetchOffsets(),
 		kgo.SessionTimeout(10*time.Second),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(spec.SinceMillis)),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {

@@ -175,6 +175,16 @@ func Where(r *kgo.Record) string {
 	return r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "@" + strconv.FormatInt(r.Offset, 10)
 }
 
+// Partitions lists the partitions of a topic of n partitions, 0..n-1: what
+// a replay of the whole topic reads.
+func Partitions(n int32) []int32 {
+	parts := make([]int32, n)
+	for i := range parts {
+		parts[i] = int32(i)
+	}
+	return parts
+}
+
 // Partition maps a key to a partition exactly as Kafka's Java client does
 // (murmur2, sign bit masked), so third-party producers using the default
 // partitioner put the same key in the same partition.

@@ -119,8 +119,20 @@ func TestPartitionMatchesFranzGo(t *testing.T) {
 	}
 }
 
-// ExamplePartition shows that the partition depends only on key and count.
+// ExamplePartition: the partition depends only on the key and the count,
+// the same in every process and in Java's default partitioner.
 func ExamplePartition() {
-	fmt.Println(bus.Partition([]byte("L-123"), 6) == bus.Partition([]byte("L-123"), 6))
-	// Output: true
+	for _, key := range []string{"L-123", "L-124", "L-125"} {
+		fmt.Println(key, bus.Partition([]byte(key), 6))
+	}
+	// Output:
+	// L-123 0
+	// L-124 1
+	// L-125 4
+}
+
+// ExamplePartitions: every partition of a topic, for a replay of all of it.
+func ExamplePartitions() {
+	fmt.Println(bus.Partitions(3), len(bus.Partitions(0)))
+	// Output: [0 1 2] 0
 }

@@ -17,7 +17,7 @@ import (
 // Loans reads the loans topic whole: the latest version of every loan.
 func Loans(ctx context.Context, c bus.Config) ([]recon.Loan, error) {
 	byID := map[string]recon.Loan{}
-	_, err := bus.Replay(ctx, c, schemas.TopicLoans, allPartitions(c), func(r *kgo.Record) error {
+	_, err := bus.Replay(ctx, c, schemas.TopicLoans, bus.Partitions(c.Partitions), func(r *kgo.Record) error {
 		if r.Value == nil {
 			delete(byID, string(r.Key))
 			return nil
@@ -39,7 +39,7 @@ func Loans(ctx context.Context, c bus.Config) ([]recon.Loan, error) {
 // Known reads the expected-payments topic whole into a Tracker (the latest
 // state of every item) and returns the next offset of each partition.
 func Known(ctx context.Context, c bus.Config, t *Tracker) (map[int32]int64, error) {
-	return bus.Replay(ctx, c, schemas.TopicExpected, allPartitions(c), func(r *kgo.Record) error {
+	return bus.Replay(ctx, c, schemas.TopicExpected, bus.Partitions(c.Partitions), func(r *kgo.Record) error {
 		e, err := decodeExpected(r)
 		if err == nil {
 			t.Observe(e)
@@ -63,14 +63,6 @@ func decodeExpected(r *kgo.Record) (recon.Expected, error) {
 		return e, fmt.Errorf("collect: expected record %s: %w", bus.Where(r), err)
 	}
 	return e, nil
-}
-
-func allPartitions(c bus.Config) []int32 {
-	parts := make([]int32, c.Partitions)
-	for i := range parts {
-		parts[i] = int32(i)
-	}
-	return parts
 }
 
 // Events are the records that publish items (new ones, or a new status),

@@ -18,10 +18,7 @@ const MaxEntries = 5_000_000
 // Load reads the whole journal (every partition, up to its last stable
 // offset) and returns its entries, each id once.
 func Load(ctx context.Context, c bus.Config) ([]recon.Entry, error) {
-	parts := make([]int32, c.Partitions)
-	for i := range parts {
-		parts[i] = int32(i)
-	}
+	parts := bus.Partitions(c.Partitions)
 	var out []recon.Entry
 	seen := map[string]bool{}
 	_, err := bus.Replay(ctx, c, schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {

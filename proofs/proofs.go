@@ -91,28 +91,11 @@ type Facts struct {
 	Days Days
 }
 
-// Date is the date a statement is proved at: its to_date, else the date of
-// its closing balance.
-func Date(st recon.Statement) recon.Date {
-	if st.ToDate != "" {
-		return st.ToDate
-	}
-	return st.ClosingDate
-}
-
-// From is the first date a statement covers: its from_date, else Date.
-func From(st recon.Statement) recon.Date {
-	if st.FromDate != "" {
-		return st.FromDate
-	}
-	return Date(st)
-}
-
 // Provable reports whether st is a statement this package proves: a
 // camt.053 with a closing balance, a currency and a date.
 func Provable(st recon.Statement) bool {
 	return st.Type == recon.TypeStatement && strings.HasPrefix(st.Source, "camt.053") &&
-		st.ClosingBalance != nil && st.Currency != "" && st.AccountIBAN != "" && Date(st).Valid()
+		st.ClosingBalance != nil && st.Currency != "" && st.AccountIBAN != "" && st.Date().Valid()
 }
 
 // Account is the ledger account of a statement's bank account.
@@ -143,7 +126,7 @@ func Prove(now time.Time, st recon.Statement, f Facts, final bool) (b recon.Brea
 	if !complete && !final {
 		return recon.Break{}, false
 	}
-	d := Date(st)
+	d := st.Date()
 	closing := *st.ClosingBalance
 	if f.Anchor == nil {
 		return recon.Break{Type: recon.BreakProof, ID: st.ID + "/" + recon.BreakProof, StatementID: st.ID,
@@ -194,7 +177,7 @@ type Mark struct {
 // first) closed. It returns nil when there is nothing to report: no previous
 // statement, no opening balance, or st not later than prev.
 func Chain(now time.Time, prev *Mark, st recon.Statement) *recon.Break {
-	d := Date(st)
+	d := st.Date()
 	if prev == nil || st.OpeningBalance == nil || d <= prev.Date {
 		return nil
 	}

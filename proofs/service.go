@@ -94,10 +94,7 @@ var inputs = []string{schemas.TopicBankTransactions, schemas.TopicLedgerEntries,
 func (s *Service) Run(ctx context.Context) error {
 	kc := s.cfg.Kafka
 	began := time.Now()
-	parts := make([]int32, kc.Partitions)
-	for i := range parts {
-		parts[i] = int32(i)
-	}
+	parts := bus.Partitions(kc.Partitions)
 	if _, err := bus.Replay(ctx, kc, schemas.TopicReconciliation, parts, func(r *kgo.Record) error {
 		var b recon.Break
 		if json.Unmarshal(r.Value, &b) == nil && b.ID != "" {

@@ -218,7 +218,7 @@ func (t *Tracker) Statement(st recon.Statement, published time.Time) {
 	}
 	a := t.account(accountKey(Account(st), st.Currency))
 	if a.anchor == nil && st.OpeningBalance != nil {
-		a.anchor = &Anchor{Date: From(st), Balance: *st.OpeningBalance}
+		a.anchor = &Anchor{Date: st.From(), Balance: *st.OpeningBalance}
 	}
 	if s := t.emitted[st.ID+"/"+recon.BreakProof]; s == recon.BreakOK || s == recon.BreakBroken {
 		a.mark(st)
@@ -235,7 +235,7 @@ func (t *Tracker) Statement(st recon.Statement, published time.Time) {
 }
 
 func (a *account) mark(st recon.Statement) {
-	if d := Date(st); a.last == nil || d > a.last.Date {
+	if d := st.Date(); a.last == nil || d > a.last.Date {
 		a.last = &Mark{StatementID: st.ID, Date: d, Closing: *st.ClosingBalance}
 	}
 }
@@ -254,8 +254,8 @@ func (t *Tracker) Evaluate(now time.Time, timeout, giveUp time.Duration) []recon
 		if ka, kb := accountKey(Account(a), a.Currency), accountKey(Account(b), b.Currency); ka != kb {
 			return ka < kb
 		}
-		if Date(a) != Date(b) {
-			return Date(a) < Date(b)
+		if a.Date() != b.Date() {
+			return a.Date() < b.Date()
 		}
 		return seqLess(a.SequenceNumber, b.SequenceNumber)
 	})

@@ -22,13 +22,14 @@ func benchCmd(ctx context.Context, args []string) int {
 		return benchComponent(ctx, args[1:])
 	}
 	fs := flag.NewFlagSet("recon bench", flag.ContinueOnError)
+	var defaults envDefaults
 	brokers := fs.String("brokers", env("RECON_KAFKA_BROKERS", "127.0.0.1:19092"), "Kafka brokers (default: deploy/local's)")
 	ch := fs.String("clickhouse", env("RECON_CLICKHOUSE_ADDR", "127.0.0.1:19000"), "ClickHouse native address (default: deploy/local's); the run writes to its own database recon_bench_<run>")
 	loans := fs.Int("loans", 100_000, "loans, each with a virtual IBAN, a mandate and a 12-month schedule")
 	events := fs.Int("events", 200_000, "bank transactions")
 	rate := fs.Int("rate", 0, "events per second; 0 = as fast as possible (throughput); e.g. 2000 for the latency target")
 	seed := fs.Uint64("seed", 1, "workload seed")
-	partitions := fs.Int("partitions", envInt("RECON_PARTITIONS", 3), "partitions of recon's topics (must match existing topics)")
+	partitions := fs.Int("partitions", defaults.int("RECON_PARTITIONS", 3), "partitions of recon's topics (must match existing topics)")
 	maxPoll := fs.Int("max-poll-records", 0, "records per matcher/relay transaction; 0 = the matcher's default")
 	work := fs.String("work-dir", filepath.Join(os.TempDir(), "recon-bench"), "where component logs and profiles go")
 	profile := fs.Bool("profile", false, "write a CPU profile of the matcher to <work-dir>/matcher-<run>.pprof")
@@ -36,6 +37,9 @@ func benchCmd(ctx context.Context, args []string) int {
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if err := defaults.err(); err != nil {
+		return fail("%v", err)
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -44,8 +44,8 @@ func collectCmd(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: recon collect --due-by DATE --out FILE [flags]\n\nReads the loans topic and the expected payments published so far, builds one SEPA\ndirect-debit message (pain.008.001.09) for every instalment due by DATE that has no\ncollection in flight, settled or returned (FRST on a mandate's first use, RCUR after;\na rejected one is presented again with a new end-to-end id), writes it to FILE, then\npublishes one expected item per instalment on recon.expected.v1. Running it again\ncollects nothing already collected; a failed publish is retried by running it again.\nSkipped loans are listed on stderr.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	if dueBy == "" || out == "" {
 		fs.Usage()
@@ -53,7 +53,7 @@ func collectCmd(ctx context.Context, args []string) int {
 	}
 	now := time.Now()
 	o.DueBy, o.From, o.Today, o.Now = recon.Date(dueBy), recon.Date(from), collect.Today(now), now
-	return instruct(ctx, s, out, dryRun, func(loans []recon.Loan, known []recon.Expected) (collect.Batch, error) {
+	return instruct(ctx, "collect", s, out, dryRun, func(loans []recon.Loan, known []recon.Expected) (collect.Batch, error) {
 		return collect.Collections(loans, known, o)
 	})
 }
@@ -78,8 +78,8 @@ func disburseCmd(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: recon disburse --loan ID [--loan ID...] --out FILE [flags]\n\nBuilds one credit transfer (pain.001.001.10) per loan to its borrower's IBAN, with the\nloan's disbursement_end_to_end_id when it has one (the matcher books the outgoing\ntransfer by it), writes FILE, then publishes the expected items. A loan already\ndisbursed or in flight is skipped.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	if len(loanIDs) == 0 || out == "" {
 		fs.Usage()
@@ -97,7 +97,7 @@ func disburseCmd(ctx context.Context, args []string) int {
 	}
 	now := time.Now()
 	o.Today, o.Now, o.RequestedDate = collect.Today(now), now, recon.Date(date)
-	return instruct(ctx, s, out, dryRun, func(loans []recon.Loan, known []recon.Expected) (collect.Batch, error) {
+	return instruct(ctx, "disburse", s, out, dryRun, func(loans []recon.Loan, known []recon.Expected) (collect.Batch, error) {
 		want := map[string]bool{}
 		for _, id := range loanIDs {
 			want[id] = true
@@ -118,13 +118,10 @@ func disburseCmd(ctx context.Context, args []string) int {
 
 // instruct reads loans and known items, builds a batch, writes its file,
 // then publishes its items.
-func instruct(ctx context.Context, s settings, out string, dryRun bool, build func([]recon.Loan, []recon.Expected) (collect.Batch, error)) int {
-	kc, err := s.kafka()
+func instruct(ctx context.Context, command string, s settings, out string, dryRun bool, build func([]recon.Loan, []recon.Expected) (collect.Batch, error)) int {
+	kc, err := s.cluster(command)
 	if err != nil {
 		return fail("%v", err)
-	}
-	if s.brokers == "" {
-		return fail("needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS")
 	}
 	cl, err := client(ctx, kc)
 	if err != nil {
@@ -176,15 +173,12 @@ func trackCmd(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: recon track [flags]\n\nFollows the expected payments (recon.expected.v1): settles them by end-to-end id from\nbooked bank transactions, marks them rejected from pain.002/pacs.002 (group, payment-\ninformation or transaction level), returned from pacs.004 or camt returns, overdue\nafter their window, and publishes every change on recon.expected.v1.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
-	kc, err := s.kafka()
+	kc, err := s.cluster("track")
 	if err != nil {
 		return fail("%v", err)
-	}
-	if s.brokers == "" {
-		return fail("track needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := collect.NewLoop(collect.LoopConfig{Kafka: kc, Log: log}).Run(ctx); err != nil {

@@ -32,7 +32,7 @@ type settings struct {
 	alertsFile string
 	instance   string
 	demo       bool
-	stayAfter  bool
+	defaults   envDefaults // the environment's defaults of the flags above
 }
 
 func env(key, def string) string {
@@ -42,31 +42,52 @@ func env(key, def string) string {
 	return def
 }
 
-func envInt(key string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
-		return v
+// envDefaults reads typed flag defaults from the environment and keeps the
+// malformed ones: a command stops naming them (parse) rather than run on a
+// default the operator did not choose.
+type envDefaults struct{ bad []error }
+
+func (d *envDefaults) int(key string, def int) int {
+	v, ok := os.LookupEnv(key)
+	if !ok || v == "" {
+		return def
 	}
-	return def
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		d.bad = append(d.bad, fmt.Errorf("environment %s=%q: not an integer", key, v))
+		return def
+	}
+	return n
 }
 
-func envDuration(key string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(os.Getenv(key)); err == nil {
-		return v
+func (d *envDefaults) duration(key string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(key)
+	if !ok || v == "" {
+		return def
 	}
-	return def
+	t, err := time.ParseDuration(v)
+	if err != nil {
+		d.bad = append(d.bad, fmt.Errorf("environment %s=%q: not a duration (250ms, 1m)", key, v))
+		return def
+	}
+	return t
 }
 
+func (d *envDefaults) err() error { return errors.Join(d.bad...) }
+
+// newFlags declares the serving commands' flags into s; parse them with
+// s.parse, which also reports malformed environment defaults.
 func newFlags(name string, s *settings) *flag.FlagSet {
 	fs := flag.NewFlagSet("recon "+name, flag.ContinueOnError)
 	fs.StringVar(&s.brokers, "brokers", env("RECON_KAFKA_BROKERS", ""), "Kafka bootstrap brokers, comma-separated (env RECON_KAFKA_BROKERS); empty starts an embedded broker (run only)")
-	fs.IntVar(&s.kafkaPort, "kafka-port", envInt("RECON_EMBEDDED_KAFKA_PORT", 9092), "port of the embedded Kafka-protocol broker on 127.0.0.1")
-	fs.IntVar(&s.partitions, "partitions", envInt("RECON_PARTITIONS", 3), "partitions of every recon topic (created at start; must match existing topics)")
-	fs.IntVar(&s.replicas, "replication-factor", envInt("RECON_REPLICATION_FACTOR", 1), "replication factor of the topics recon creates (env RECON_REPLICATION_FACTOR; 3 on a production cluster)")
+	fs.IntVar(&s.kafkaPort, "kafka-port", s.defaults.int("RECON_EMBEDDED_KAFKA_PORT", 9092), "port of the embedded Kafka-protocol broker on 127.0.0.1")
+	fs.IntVar(&s.partitions, "partitions", s.defaults.int("RECON_PARTITIONS", 3), "partitions of every recon topic (created at start; must match existing topics)")
+	fs.IntVar(&s.replicas, "replication-factor", s.defaults.int("RECON_REPLICATION_FACTOR", 1), "replication factor of the topics recon creates (env RECON_REPLICATION_FACTOR; 3 on a production cluster)")
 	fs.StringVar(&s.httpAddr, "http", env("RECON_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (API, /healthz, /metrics)")
 	fs.StringVar(&s.dataDir, "data-dir", env("RECON_DATA_DIR", "./data"), "where recon keeps its state (embedded broker log, alert delivery state)")
 	fs.StringVar(&s.clickhouse, "clickhouse", env("RECON_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port (env RECON_CLICKHOUSE_ADDR); empty: no analytics sink")
 	fs.StringVar(&s.chDatabase, "clickhouse-database", env("RECON_CLICKHOUSE_DATABASE", "recon"), "ClickHouse database")
-	fs.DurationVar(&s.chFlush, "clickhouse-flush", envDuration("RECON_CLICKHOUSE_FLUSH", 250*time.Millisecond), "longest a row waits before its batch is written to ClickHouse (env RECON_CLICKHOUSE_FLUSH; 1ms..1m): shorter is fresher data, longer is fewer, bigger inserts")
+	fs.DurationVar(&s.chFlush, "clickhouse-flush", s.defaults.duration("RECON_CLICKHOUSE_FLUSH", 250*time.Millisecond), "longest a row waits before its batch is written to ClickHouse (env RECON_CLICKHOUSE_FLUSH; 1ms..1m): shorter is fresher data, longer is fewer, bigger inserts")
 	fs.StringVar(&s.alertsFile, "alerts-config", env("RECON_ALERTS_CONFIG", ""), "alert rules YAML (env RECON_ALERTS_CONFIG), reloaded when it changes; empty: no alerts")
 	fs.StringVar(&s.instance, "instance", env("RECON_INSTANCE", "recon-0"), "stable, unique name of this instance (consumer group member and transactional id)")
 	return fs
@@ -115,6 +136,29 @@ func ownAccounts() map[string]bool {
 		}
 	}
 	return own
+}
+
+// parse parses the command line, then stops on a malformed environment
+// default (RECON_PARTITIONS=abc) with a message naming the variable. A
+// non-zero result is the exit code to stop with.
+func (s *settings) parse(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := s.defaults.err(); err != nil {
+		return fail("%v", err)
+	}
+	return 0
+}
+
+// cluster is the Kafka configuration of a command that needs a running
+// cluster (only 'recon run' embeds a broker).
+func (s settings) cluster(command string) (bus.Config, error) {
+	kc, err := s.kafka()
+	if err == nil && s.brokers == "" {
+		err = fmt.Errorf("%s needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS", command)
+	}
+	return kc, err
 }
 
 func (s settings) kafka() (bus.Config, error) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/reconhq/recon/api"
@@ -18,8 +17,8 @@ import (
 var demoFS embed.FS
 
 // runDemo feeds the shipped demo through the HTTP API like any producer
-// would, waits until the ledger has it, and prints a summary.
-func runDemo(ctx context.Context, base, brokers string, view *api.View) error {
+// would, waits until the ledger has it, and prints a summary to w.
+func runDemo(ctx context.Context, w io.Writer, base, brokers string, view *api.View) error {
 	if err := waitHealthy(ctx, base); err != nil {
 		return err
 	}
@@ -52,7 +51,7 @@ func runDemo(ctx context.Context, base, brokers string, view *api.View) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	printSummary(os.Stdout, base, brokers)
+	printSummary(w, base, brokers)
 	return nil
 }
 

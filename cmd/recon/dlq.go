@@ -46,15 +46,12 @@ func dlq(ctx context.Context, args []string, stdout io.Writer) int {
 		fs.StringVar(&id, "id", "", "redrive the dead letter with this id")
 		fs.BoolVar(&dryRun, "dry-run", false, "say what would be redriven and whether it would be accepted; publish nothing")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code := s.parse(fs, args[1:]); code != 0 {
+		return code
 	}
-	kc, err := s.kafka()
+	kc, err := s.cluster("dlq")
 	if err != nil {
 		return fail("%v", err)
-	}
-	if s.brokers == "" {
-		return fail("dlq needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS")
 	}
 	var from time.Time
 	if since != "" {

@@ -39,15 +39,12 @@ func exportCmd(ctx context.Context, args []string) int {
 	fs.StringVar(&at, "at", "", "trial balance at the end of this date, YYYY-MM-DD (default: everything)")
 	fs.StringVar(&out, "out", "", "write here instead of stdout (written whole, then renamed)")
 	fs.StringVar(&format, "format", "csv", "trial-balance output: csv or json")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code := s.parse(fs, args[1:]); code != 0 {
+		return code
 	}
-	kc, err := s.kafka()
+	kc, err := s.cluster("export")
 	if err != nil {
 		return fail("%v", err)
-	}
-	if s.brokers == "" {
-		return fail("export needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS")
 	}
 	entries, err := export.Load(ctx, kc)
 	if err != nil {

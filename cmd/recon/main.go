@@ -59,18 +59,18 @@ func run(ctx context.Context, args []string) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":
-		return serve(ctx, "run", rest, allComponents)
+		return serve(ctx, "run", rest, allComponents, os.Stdout)
 	case "ingest":
 		if len(rest) > 0 && rest[0] == "file" {
 			return ingestFiles(ctx, rest[1:])
 		}
-		return serve(ctx, "ingest", rest, components{ingest: true})
+		return serve(ctx, "ingest", rest, components{ingest: true}, os.Stdout)
 	case "match":
-		return serve(ctx, "match", rest, components{match: true})
+		return serve(ctx, "match", rest, components{match: true}, os.Stdout)
 	case "sink":
-		return serve(ctx, "sink", rest, components{sink: true})
+		return serve(ctx, "sink", rest, components{sink: true}, os.Stdout)
 	case "alerts":
-		return serve(ctx, "alerts", rest, components{alerts: true})
+		return serve(ctx, "alerts", rest, components{alerts: true}, os.Stdout)
 	case "inspect":
 		return inspect(rest)
 	case "ledger":

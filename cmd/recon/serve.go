@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,15 +32,16 @@ type components struct{ ingest, match, sink, alerts, view bool }
 
 var allComponents = components{ingest: true, match: true, sink: true, alerts: true, view: true}
 
-// serve runs the chosen components until ctx ends. Only main exits.
-func serve(ctx context.Context, name string, args []string, want components) int {
+// serve runs the chosen components until ctx ends; the demo prints its
+// summary to stdout. Only main exits.
+func serve(ctx context.Context, name string, args []string, want components, stdout io.Writer) int {
 	var s settings
 	fs := newFlags(name, &s)
 	if name == "run" {
 		fs.BoolVar(&s.demo, "demo", false, "load the shipped demo (loans, a camt.053, webhook-style events), print a summary, keep serving")
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// ---- API access control (auth/): tokens first, so a bad one stops recon before it starts anything ----
@@ -189,7 +191,7 @@ func serve(ctx context.Context, name string, args []string, want components) int
 
 	if s.demo {
 		start("demo", func(ctx context.Context) error {
-			return runDemo(ctx, "http://"+ln.Addr().String(), strings.Join(kc.Brokers, ","), view)
+			return runDemo(ctx, stdout, "http://"+ln.Addr().String(), strings.Join(kc.Brokers, ","), view)
 		})
 	}
 	code := 0

@@ -42,18 +42,17 @@ func inspect(args []string) int {
 func verify(ctx context.Context, args []string) int {
 	var s settings
 	fs := newFlags("ledger verify", &s)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	kc, err := s.kafka()
 	if err != nil {
 		return fail("%v", err)
 	}
-	parts := make([]int32, kc.Partitions)
+	parts := bus.Partitions(kc.Partitions)
 	verifiers := map[int32]*ledger.Verifier{}
-	for i := range parts {
-		parts[i] = int32(i)
-		verifiers[int32(i)] = &ledger.Verifier{Partition: int32(i)}
+	for _, p := range parts {
+		verifiers[p] = &ledger.Verifier{Partition: p}
 	}
 	_, err = bus.Replay(ctx, kc, schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {
 		var e recon.Entry
@@ -78,8 +77,8 @@ func verify(ctx context.Context, args []string) int {
 func migrate(ctx context.Context, args []string) int {
 	var s settings
 	fs := newFlags("migrate", &s)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	if s.clickhouse == "" {
 		return fail("migrate needs ClickHouse: set --clickhouse or RECON_CLICKHOUSE_ADDR")
@@ -100,19 +99,16 @@ func migrate(ctx context.Context, args []string) int {
 func ingestFiles(ctx context.Context, args []string) int {
 	var s settings
 	fs := newFlags("ingest file", &s)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code := s.parse(fs, args); code != 0 {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: recon ingest file [flags] PATH...")
 		return 2
 	}
-	kc, err := s.kafka()
+	kc, err := s.cluster("ingest file")
 	if err != nil {
 		return fail("%v", err)
-	}
-	if s.brokers == "" {
-		return fail("ingest file needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS")
 	}
 	cl, err := client(ctx, kc)
 	if err != nil {

@@ -119,7 +119,7 @@ build_ping() {
 		return 1
 	fi
 	mkdir -p "$CACHE_DIR"
-	if ! (cd "$REPO" && go build -o "$PING_BIN.tmp" ./deploy/local/kafka/ping); then
+	if ! (cd "$REPO/deploy" && go build -o "$PING_BIN.tmp" ./local/kafka/ping); then
 		rm -f "$PING_BIN.tmp"
 		say "could not build deploy/local/kafka/ping: readiness check falls back to TCP + log line"
 		return 1

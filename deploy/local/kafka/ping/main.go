@@ -4,8 +4,8 @@
 //
 // deploy/local/kafka.sh runs it to wait for the local broker:
 //
-//	go run ./deploy/local/kafka/ping -brokers 127.0.0.1:19092 -timeout 60s
-//	go run ./deploy/local/kafka/ping -smoke
+//	cd deploy && go run ./local/kafka/ping -brokers 127.0.0.1:19092 -timeout 60s
+//	cd deploy && go run ./local/kafka/ping -smoke
 //
 // It prints one line per fact and exits 1 with the last error when the broker does not
 // become ready in time or a smoke step fails.
