@@ -3,8 +3,9 @@ SHELL := /bin/bash
 GO    ?= go
 SERVICES := deploy/local/services.sh
 # RECON_FIXTURES: the public bank files the corpus test reads (never copied into the repository),
-# by default the shared fixtures beside the checkout. make test's integration run fails without them.
-RECON_FIXTURES ?= $(abspath ../shared/fixtures)
+# by default the shared fixtures beside the checkout (else the workplace's /work/shared/fixtures).
+# make test's integration run fails without them.
+RECON_FIXTURES ?= $(firstword $(wildcard $(abspath ../shared/fixtures) /work/shared/fixtures) $(abspath ../shared/fixtures))
 export RECON_FIXTURES
 
 .PHONY: run test test-unit test-integration services-up services-down bench fuzz vet chaos

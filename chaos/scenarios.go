@@ -40,10 +40,6 @@ var Scenarios = []Scenario{
 	{"15", "tampered hash chain", tamper},
 }
 
-func notDone(why string) func(*Env) Row {
-	return func(*Env) Row { return Row{Result: "NOT DONE: " + why} }
-}
-
 // verify waits (bounded) until the API agrees with the model, then until
 // the full check passes; recovery is measured from faultEnd.
 func (e *Env) verify(w *Workload, marker string, wantDead int, faultEnd time.Time) (Report, time.Duration) {

@@ -370,7 +370,6 @@ func (s *Service) session(group, topic string, assigned func(context.Context, *k
 		kgo.ConsumeTopics(topic),
 		kgo.TransactionalID(group+"-"+s.cfg.Instance),
 		kgo.TransactionTimeout(txnTimeout),
-		kgo.RequireStableFetchOffsets(),
 		kgo.InstanceID(group+"-"+s.cfg.Instance),
 		kgo.SessionTimeout(10*time.Second),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) { assigned(ctx, cl, m) }),
