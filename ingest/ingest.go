@@ -6,7 +6,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,6 +36,10 @@ type Ingest struct {
 
 	// SpoolDir keeps dead-lettered inputs too large for a Kafka record.
 	SpoolDir string
+	// Files bounds how a file is published (set before the first file).
+	Files FileConfig
+
+	txns txnProducers // transactional producers of files
 
 	filesMu sync.Mutex
 	files   map[string]time.Time // "sha:<digest>" and "msg:<message>/<id>" of files already published
@@ -48,51 +51,6 @@ type Ingest struct {
 func New(cl *kgo.Client, kafka bus.Config, m metrics) *Ingest {
 	return &Ingest{cl: cl, kafka: kafka, limits: iso20022.DefaultLimits(), now: time.Now, m: m, files: map[string]time.Time{}}
 }
-
-// LoadFiles remembers the files already published, from the statements
-// topic (every camt file yields statement records carrying its digest and
-// message id), so a file sent again is recognised after a restart too.
-func (in *Ingest) LoadFiles(ctx context.Context) error {
-	parts := make([]int32, in.kafka.Partitions)
-	for i := range parts {
-		parts[i] = int32(i)
-	}
-	_, err := bus.Replay(ctx, in.kafka, schemas.TopicStatements, parts, func(r *kgo.Record) error {
-		var st recon.Statement
-		if bus.Unmarshal(r.Value, &st) == nil {
-			in.rememberFile(st.FileSHA256, st.Source, st.MessageID, r.Timestamp)
-		}
-		return nil
-	})
-	return err
-}
-
-func (in *Ingest) rememberFile(digest, message, messageID string, at time.Time) {
-	in.filesMu.Lock()
-	defer in.filesMu.Unlock()
-	if len(in.files) >= maxRememberedFiles {
-		return // beyond the limit, identity keys still make a resent file post nothing
-	}
-	if digest != "" {
-		in.files["sha:"+digest] = at
-	}
-	if messageID != "" {
-		in.files["msg:"+message+"/"+messageID] = at
-	}
-}
-
-func (in *Ingest) fileSeen(keys ...string) (time.Time, bool) {
-	in.filesMu.Lock()
-	defer in.filesMu.Unlock()
-	for _, k := range keys {
-		if at, ok := in.files[k]; ok {
-			return at, true
-		}
-	}
-	return time.Time{}, false
-}
-
-const maxRememberedFiles = 1_000_000
 
 // ErrUnavailable means Kafka did not acknowledge: the caller should retry.
 var ErrUnavailable = errors.New("kafka unavailable")
@@ -192,75 +150,6 @@ func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.
 		ids = append(ids, t.ID)
 	}
 	return ids, in.publish(ctx, evs)
-}
-
-// FileSummary is what POST /v1/bank/files answers.
-type FileSummary struct {
-	File         string `json:"file"`
-	Message      string `json:"message"`
-	Transactions int    `json:"transactions"`
-	Statements   int    `json:"statements"`
-	Other        int    `json:"other"`
-	Digest       string `json:"sha256"`
-	// Duplicate: this file (same bytes, or same message and message id)
-	// was published before, at FirstSeen; nothing was published again.
-	Duplicate bool       `json:"duplicate,omitempty"`
-	FirstSeen *time.Time `json:"first_seen,omitempty"`
-}
-
-// File reads a whole ISO 20022 file and publishes its records; the file is
-// refused whole (and dead-lettered) if any part of it is bad.
-func (in *Ingest) File(ctx context.Context, name string, data []byte) (FileSummary, error) {
-	sum := sha256.Sum256(data)
-	fs := FileSummary{File: name, Digest: hex.EncodeToString(sum[:])}
-	if at, ok := in.fileSeen("sha:" + fs.Digest); ok {
-		fs.Duplicate, fs.FirstSeen = true, &at
-		return fs, nil
-	}
-	recs, s, err := iso20022.ReadAll(bytes.NewReader(data), name, in.limits)
-	if err != nil {
-		if dlErr := in.DeadLetter(ctx, "file", name, err.Error(), data); dlErr != nil {
-			return fs, dlErr
-		}
-		return fs, &InputError{Where: name, Reason: err.Error()}
-	}
-	fs.Message = s.Message
-	if at, ok := in.fileSeen("msg:" + s.Message + "/" + s.MessageID); ok && s.MessageID != "" {
-		fs.Duplicate, fs.FirstSeen = true, &at
-		return fs, nil
-	}
-	var evs []bus.Event
-	for _, r := range recs {
-		v, _ := bus.Marshal(r)
-		ev := bus.Event{Source: "recon/ingest/file", Time: in.now(), Value: v, Partition: -1}
-		switch rec := r.(type) {
-		case recon.BankTransaction:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.ID, schemas.TypeBankTransaction, rec.ID+"@"+rec.Source+"/"+rec.MessageID
-			fs.Transactions++
-		case recon.Statement:
-			rec.FileSHA256 = fs.Digest
-			ev.Value, _ = bus.Marshal(rec)
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicStatements, rec.AccountIBAN, schemas.TypeStatement, rec.ID
-			fs.Statements++
-		case recon.Return:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.ID, schemas.TypeReturn, rec.ID
-			fs.Other++
-		case recon.StatusReport:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.OriginalEndToEndID, schemas.TypeStatusReport, rec.MessageID+"/"+rec.OriginalEndToEndID
-			fs.Other++
-		default:
-			continue
-		}
-		evs = append(evs, ev)
-	}
-	for start := 0; start < len(evs); start += 5000 {
-		if err := in.publish(ctx, evs[start:min(start+5000, len(evs))]); err != nil {
-			return fs, err
-		}
-	}
-	in.rememberFile(fs.Digest, s.Message, s.MessageID, in.now())
-	in.m.files.WithLabelValues(fs.Message).Inc()
-	return fs, nil
 }
 
 func digest(b []byte) string {

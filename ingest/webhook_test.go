@@ -62,6 +62,7 @@ func newIngest(t *testing.T, kc bus.Config, cfg WebhookConfig) *Ingest {
 	}
 	t.Cleanup(cl.Close)
 	in := New(cl, kc, NewMetrics(nil))
+	t.Cleanup(in.Close)
 	in.now = func() time.Time { return testNow }
 	if cfg.Secrets == nil && cfg.BearerTokens == nil {
 		cfg.Secrets, cfg.BearerTokens = []string{testSecret}, []string{testToken}
