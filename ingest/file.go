@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon"
@@ -156,6 +158,9 @@ func (in *Ingest) File(ctx context.Context, name string, data []byte) (FileSumma
 			continue
 		}
 		fe := fileEvent{ev: ev, where: where, kind: kindOf(r)}
+		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
+			fe = in.fileDeadLetter(fe, why)
+		}
 		if fe.kind == kindStatement {
 			statements = append(statements, fe)
 		} else {
@@ -177,6 +182,7 @@ const (
 	kindTransaction recordKind = iota
 	kindStatement
 	kindOther
+	kindDeadLetter // a record of the file that cannot be stored as it is
 )
 
 func kindOf(r any) recordKind {
@@ -191,9 +197,18 @@ func kindOf(r any) recordKind {
 
 // fileEvent is one record of a file with its coordinates in it.
 type fileEvent struct {
-	ev    bus.Event
-	where string
-	kind  recordKind
+	ev     bus.Event
+	where  string
+	kind   recordKind
+	id     string // of the record a dead letter replaces
+	reason string // why it was dead-lettered
+}
+
+// fileDeadLetter replaces a record of a file that Kafka cannot take by a
+// dead letter holding its bytes (spooled whole when long) and coordinates.
+func (in *Ingest) fileDeadLetter(fe fileEvent, reason string) fileEvent {
+	where := fe.where + " (id " + fe.ev.Key + ")"
+	return fileEvent{ev: in.deadLetterEvent("file", where, reason, fe.ev.Value), where: fe.where, kind: kindDeadLetter, id: fe.ev.Key, reason: reason}
 }
 
 // publishFile publishes evs in as few transactions as the limits allow,
@@ -202,7 +217,9 @@ func (in *Ingest) publishFile(ctx context.Context, fs *FileSummary, evs []fileEv
 	cfg := in.Files.withDefaults(in.kafka)
 	chunks := split(evs, cfg.MaxRecordsPerTransaction, cfg.MaxBytesPerTransaction)
 	stored := FileSummary{}
-	for i, chunk := range chunks {
+	attempt := 0
+	for i := 0; i < len(chunks); i++ {
+		chunk := chunks[i]
 		last := i == len(chunks)-1
 		recs := make([]*kgo.Record, 0, len(chunk))
 		for _, fe := range chunk {
@@ -212,7 +229,19 @@ func (in *Ingest) publishFile(ctx context.Context, fs *FileSummary, evs []fileEv
 			}
 			recs = append(recs, r)
 		}
-		if err := in.transact(ctx, recs); err != nil {
+		err := in.transact(ctx, recs)
+		var tl *tooLargeError
+		if errors.As(err, &tl) && attempt < 3 {
+			// the broker's limit is below ours: dead-letter what it refused, try again
+			for _, k := range tl.index {
+				chunk[k] = in.fileDeadLetter(chunk[k], tl.reason)
+			}
+			attempt++
+			i--
+			continue
+		}
+		attempt = 0
+		if err != nil {
 			if i > 0 {
 				return fmt.Errorf("%w: file %s not complete: %d of %d records were stored in %d transaction(s) before the failure; send the file again (the repeats are harmless): %w",
 					ErrUnavailable, fs.File, countRecords(chunks[:i]), len(evs), i, err)
@@ -225,12 +254,15 @@ func (in *Ingest) publishFile(ctx context.Context, fs *FileSummary, evs []fileEv
 				stored.Transactions++
 			case kindStatement:
 				stored.Statements++
+			case kindDeadLetter:
+				stored.DeadLetters = append(stored.DeadLetters, FileDeadLetter{Where: fe.where, ID: fe.id, Reason: fe.reason})
+				in.m.deadLetters.WithLabelValues("file").Inc()
 			default:
 				stored.Other++
 			}
 		}
 	}
-	fs.Transactions, fs.Statements, fs.Other, fs.KafkaTransactions = stored.Transactions, stored.Statements, stored.Other, len(chunks)
+	fs.Transactions, fs.Statements, fs.Other, fs.DeadLetters, fs.KafkaTransactions = stored.Transactions, stored.Statements, stored.Other, stored.DeadLetters, len(chunks)
 	return nil
 }
 
@@ -275,11 +307,15 @@ func (in *Ingest) transact(ctx context.Context, recs []*kgo.Record) error {
 	if err := p.cl.BeginTransaction(); err != nil {
 		return fmt.Errorf("%w: begin transaction: %v", ErrUnavailable, err)
 	}
-	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	results := p.cl.ProduceSync(ctx, recs...)
+	if err := results.FirstErr(); err != nil {
 		abortCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if aerr := p.cl.EndTransaction(abortCtx, kgo.TryAbort); aerr == nil {
 			broken = false
+		}
+		if tl := tooLargeIn(recs, results); tl != nil {
+			return tl
 		}
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -291,6 +327,34 @@ func (in *Ingest) transact(ctx context.Context, recs []*kgo.Record) error {
 	}
 	broken = false
 	return nil
+}
+
+// tooLargeError names the records of a transaction Kafka refused for their
+// size (by index in the transaction).
+type tooLargeError struct {
+	index  []int
+	reason string
+}
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("%d records refused by Kafka: %s", len(e.index), e.reason)
+}
+
+func tooLargeIn(recs []*kgo.Record, results kgo.ProduceResults) *tooLargeError {
+	at := make(map[*kgo.Record]int, len(recs))
+	for i, r := range recs {
+		at[r] = i
+	}
+	var tl *tooLargeError
+	for _, res := range results {
+		if res.Err != nil && (errors.Is(res.Err, kerr.MessageTooLarge) || errors.Is(res.Err, kerr.RecordListTooLarge)) {
+			if tl == nil {
+				tl = &tooLargeError{reason: "refused by Kafka: " + res.Err.Error()}
+			}
+			tl.index = append(tl.index, at[res.Record])
+		}
+	}
+	return tl
 }
 
 // txnProducers is a pool of transactional producers, one per file being

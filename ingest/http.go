@@ -32,11 +32,20 @@ func (in *Ingest) handleLoans(w http.ResponseWriter, r *http.Request) {
 	if !in.decode(w, r, "loans", &loans) {
 		return
 	}
-	if err := in.Loans(r.Context(), loans); err != nil {
+	err := in.Loans(r.Context(), loans)
+	var be *BatchError
+	switch {
+	case errors.As(err, &be):
+		stored := make([]string, len(be.Stored))
+		for i, k := range be.Stored {
+			stored[i] = loans[k].LoanID
+		}
+		in.reply(w, "loans", http.StatusMultiStatus, map[string]any{"accepted": len(stored), "loan_ids": stored, "refused": be.Refused})
+	case err != nil:
 		in.fail(w, r, "loans", err)
-		return
+	default:
+		in.reply(w, "loans", http.StatusAccepted, map[string]any{"accepted": len(loans)})
 	}
-	in.reply(w, "loans", http.StatusAccepted, map[string]any{"accepted": len(loans)})
 }
 
 func (in *Ingest) handleTransactions(w http.ResponseWriter, r *http.Request) {
@@ -45,11 +54,19 @@ func (in *Ingest) handleTransactions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids, err := in.Transactions(r.Context(), "api", txns)
-	if err != nil {
+	var be *BatchError
+	switch {
+	case errors.As(err, &be):
+		stored := make([]string, len(be.Stored))
+		for i, k := range be.Stored {
+			stored[i] = ids[k]
+		}
+		in.reply(w, "transactions", http.StatusMultiStatus, map[string]any{"accepted": len(stored), "ids": stored, "refused": be.Refused})
+	case err != nil:
 		in.fail(w, r, "transactions", err)
-		return
+	default:
+		in.reply(w, "transactions", http.StatusAccepted, map[string]any{"accepted": len(ids), "ids": ids})
 	}
-	in.reply(w, "transactions", http.StatusAccepted, map[string]any{"accepted": len(ids), "ids": ids})
 }
 
 func (in *Ingest) handleFile(w http.ResponseWriter, r *http.Request) {

@@ -38,6 +38,9 @@ type Ingest struct {
 	SpoolDir string
 	// Files bounds how a file is published (set before the first file).
 	Files FileConfig
+	// MaxRecordBytes is the largest record produced (0: DefaultMaxRecordBytes);
+	// a larger one is refused as bad input, never retried.
+	MaxRecordBytes int
 
 	txns txnProducers // transactional producers of files
 
@@ -69,17 +72,6 @@ func (e *InputError) Error() string {
 	return e.Where + ": " + e.Reason
 }
 
-func (in *Ingest) publish(ctx context.Context, evs []bus.Event) error {
-	recs := make([]*kgo.Record, len(evs))
-	for i, e := range evs {
-		recs[i] = e.Record(in.kafka.Partitions)
-	}
-	if err := in.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	return nil
-}
-
 // MaxDeadLetterRaw bounds the raw bytes a dead letter carries in Kafka (a
 // record must stay well under the broker's message size limit).
 const MaxDeadLetterRaw = 256 << 10
@@ -89,6 +81,14 @@ const MaxDeadLetterRaw = 256 << 10
 // the whole of it in the spool directory (when one is set), named by its
 // digest, so nothing is lost and the dead-letter topic stays writable.
 func (in *Ingest) DeadLetter(ctx context.Context, source, where, reason string, raw []byte) error {
+	ev := in.deadLetterEvent(source, where, reason, raw)
+	in.m.deadLetters.WithLabelValues(source).Inc()
+	return in.publish(ctx, []bus.Event{ev})
+}
+
+// deadLetterEvent is DeadLetter's record (spooling raw when it is too long
+// for one), for a caller that publishes it itself.
+func (in *Ingest) deadLetterEvent(source, where, reason string, raw []byte) bus.Event {
 	sum := sha256.Sum256(raw)
 	digest := hex.EncodeToString(sum[:])
 	id := source + ":" + digest[:16]
@@ -105,11 +105,11 @@ func (in *Ingest) DeadLetter(ctx context.Context, source, where, reason string, 
 		}
 	}
 	v, _ := bus.Marshal(dl)
-	in.m.deadLetters.WithLabelValues(source).Inc()
-	return in.publish(ctx, []bus.Event{{Topic: schemas.TopicDeadLetters, Key: id, Type: schemas.TypeDeadLetter, ID: id, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1}})
+	return bus.Event{Topic: schemas.TopicDeadLetters, Key: id, Type: schemas.TypeDeadLetter, ID: id, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1}
 }
 
-// Loans validates and publishes loans to the compacted loans topic.
+// Loans validates and publishes loans to the compacted loans topic; errors
+// as Transactions.
 func (in *Ingest) Loans(ctx context.Context, loans []recon.Loan) error {
 	evs := make([]bus.Event, 0, len(loans))
 	for i, l := range loans {
@@ -117,13 +117,20 @@ func (in *Ingest) Loans(ctx context.Context, loans []recon.Loan) error {
 			return &InputError{Where: fmt.Sprintf("loan[%d]", i), Reason: err.Error()}
 		}
 		v, _ := bus.Marshal(l)
-		evs = append(evs, bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: "loan-" + l.LoanID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1})
+		ev := bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: "loan-" + l.LoanID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1}
+		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
+			return &InputError{Where: fmt.Sprintf("loan[%d] (loan_id %q)", i, l.LoanID), Reason: why}
+		}
+		evs = append(evs, ev)
 	}
 	return in.publish(ctx, evs)
 }
 
 // Transactions validates producer transactions, derives their identity key
-// (the producer's own id is kept as producer_id) and publishes them.
+// (the producer's own id is kept as producer_id) and publishes them. A
+// transaction too large for a Kafka record is an *InputError (nothing is
+// published); a batch Kafka stored in part is a *BatchError whose indexes
+// refer to txns and to the ids returned.
 func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.BankTransaction) ([]string, error) {
 	evs := make([]bus.Event, 0, len(txns))
 	ids := make([]string, 0, len(txns))
@@ -146,7 +153,11 @@ func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.
 			return nil, &InputError{Where: fmt.Sprintf("transaction[%d] (id %q)", i, t.ProducerID), Reason: err.Error()}
 		}
 		v, _ := bus.Marshal(t)
-		evs = append(evs, bus.Event{Topic: schemas.TopicBankTransactions, Key: t.ID, Type: schemas.TypeBankTransaction, ID: t.ID + "@" + source, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1})
+		ev := bus.Event{Topic: schemas.TopicBankTransactions, Key: t.ID, Type: schemas.TypeBankTransaction, ID: t.ID + "@" + source, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1}
+		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
+			return nil, &InputError{Where: fmt.Sprintf("transaction[%d] (id %q)", i, t.ProducerID), Reason: why}
+		}
+		evs = append(evs, ev)
 		ids = append(ids, t.ID)
 	}
 	return ids, in.publish(ctx, evs)
