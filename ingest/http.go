@@ -1,10 +1,8 @@
 package ingest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"path"
 	"strconv"
@@ -95,20 +93,7 @@ func (in *Ingest) handleFile(w http.ResponseWriter, r *http.Request) {
 func (in *Ingest) decode(w http.ResponseWriter, r *http.Request, endpoint string, out any) bool {
 	body, err := ReadLimited(r.Body, MaxJSONBytes)
 	if err == nil {
-		body = bytes.TrimSpace(body)
-		if len(body) > 0 && body[0] == '{' {
-			body = append(append([]byte{'['}, body...), ']')
-		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err = dec.Decode(out); err != nil {
-			err = &InputError{Reason: "invalid JSON: " + err.Error()}
-		}
-	}
-	if err == nil {
-		if n := countOf(out); n == 0 || n > MaxBatch {
-			err = &InputError{Reason: fmt.Sprintf("a batch holds 1 to %d items, got %d", MaxBatch, n)}
-		}
+		err = decodeBatch(body, out)
 	}
 	if err != nil {
 		_ = in.DeadLetter(r.Context(), endpoint, r.URL.Path, err.Error(), body)
