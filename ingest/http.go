@@ -1,9 +1,14 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 
@@ -68,7 +73,7 @@ func (in *Ingest) handleTransactions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (in *Ingest) handleFile(w http.ResponseWriter, r *http.Request) {
-	data, err := ReadLimited(r.Body, MaxFileBytes)
+	data, err := readBody(w, r, MaxFileBytes)
 	if err != nil {
 		in.fail(w, r, "files", err)
 		return
@@ -89,9 +94,43 @@ func (in *Ingest) handleFile(w http.ResponseWriter, r *http.Request) {
 	in.reply(w, "files", code, s)
 }
 
+// BodyError is a request body that did not arrive whole: larger than the
+// limit (413) or too slow for the server's read deadline (408).
+type BodyError struct {
+	Code   int
+	Reason string
+}
+
+func (e *BodyError) Error() string { return e.Reason }
+
+// readBody reads a request body of at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := &BodyError{Code: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("body larger than the %d-byte limit", limit)}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return nil, &BodyError{Code: http.StatusRequestTimeout, Reason: fmt.Sprintf("body not received in time (%d bytes arrived)", len(b))}
+	case err != nil:
+		return nil, &InputError{Reason: "reading body: " + err.Error()}
+	}
+	return b, nil
+}
+
 // decode reads one JSON object or an array of them into out (a slice).
 func (in *Ingest) decode(w http.ResponseWriter, r *http.Request, endpoint string, out any) bool {
-	body, err := ReadLimited(r.Body, MaxJSONBytes)
+	body, err := readBody(w, r, MaxJSONBytes)
+	var be *BodyError
+	if errors.As(err, &be) {
+		in.fail(w, r, endpoint, err) // nothing whole to keep
+		return false
+	}
 	if err == nil {
 		err = decodeBatch(body, out)
 	}
@@ -115,7 +154,10 @@ func countOf(v any) int {
 
 func (in *Ingest) fail(w http.ResponseWriter, r *http.Request, endpoint string, err error) {
 	var ie *InputError
+	var be *BodyError
 	switch {
+	case errors.As(err, &be):
+		in.reply(w, endpoint, be.Code, map[string]string{"error": be.Reason})
 	case errors.As(err, &ie):
 		in.reply(w, endpoint, http.StatusBadRequest, map[string]string{"error": ie.Error()})
 	case errors.Is(err, ErrUnavailable):

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,18 +165,6 @@ func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.
 func digest(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:6])
-}
-
-// ReadLimited reads at most limit bytes of r, or fails naming the limit.
-func ReadLimited(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, &InputError{Reason: fmt.Sprintf("body larger than the %d-byte limit", limit)}
-	}
-	return b, nil
 }
 
 func upper(s string) string { return strings.ToUpper(strings.ReplaceAll(s, " ", "")) }

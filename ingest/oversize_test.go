@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -134,5 +136,42 @@ func TestFileRecordTooLargeIsDeadLettered(t *testing.T) {
 				t.Errorf("%d transactions stored, want 2", n)
 			}
 		})
+	}
+}
+
+// The HTTP layer answers 413 for a body over the limit and 408 for one that
+// does not arrive in time, on the file and JSON endpoints; a file with a
+// UTF-8 byte-order mark is accepted.
+func TestBodyLimitsAndBOM(t *testing.T) {
+	_, kc := kafkaFor(t)
+	in := newIngest(t, kc, WebhookConfig{})
+	mux := http.NewServeMux()
+	in.Register(mux)
+	send := func(path string, body io.Reader, length int64) int {
+		req := httptest.NewRequest(http.MethodPost, path, body)
+		req.ContentLength = length
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, tc := range []struct {
+		name   string
+		path   string
+		body   io.Reader
+		length int64
+		want   int
+	}{
+		{"file, declared over the limit", "/v1/bank/files", strings.NewReader("<x/>"), MaxFileBytes + 1, http.StatusRequestEntityTooLarge},
+		{"JSON, chunked over the limit", "/v1/bank/transactions", strings.NewReader("[" + strings.Repeat(" ", MaxJSONBytes) + "]"), -1, http.StatusRequestEntityTooLarge},
+		{"file, too slow", "/v1/bank/files", io.MultiReader(strings.NewReader("<?xml"), timeoutReader{}), -1, http.StatusRequestTimeout},
+		{"JSON, too slow", "/v1/loans", io.MultiReader(strings.NewReader("[{"), timeoutReader{}), -1, http.StatusRequestTimeout},
+		{"file with a UTF-8 BOM", "/v1/bank/files?name=bom.xml", bytes.NewReader(append([]byte{0xEF, 0xBB, 0xBF}, camtWith("BOM-1", 1)...)), -1, http.StatusAccepted},
+	} {
+		if got := send(tc.path, tc.body, tc.length); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if n := len(committed(t, kc, schemas.TopicDeadLetters)); n != 0 {
+		t.Errorf("%d dead letters for bodies that never arrived whole", n)
 	}
 }
