@@ -56,12 +56,15 @@ type FileConfig struct {
 	// Producers is how many files are published at once, one transactional
 	// producer each; more uploads wait for one.
 	Producers int
+	// MaxUploads is how many POST /v1/bank/files are served at once; more
+	// are answered 429 with Retry-After.
+	MaxUploads int
 }
 
 // DefaultFileConfig publishes up to 20,000 records or 32 MiB in one
-// transaction, four files at a time.
+// transaction, four files at a time, and serves eight uploads at once.
 func DefaultFileConfig() FileConfig {
-	return FileConfig{MaxRecordsPerTransaction: 20_000, MaxBytesPerTransaction: 32 << 20, TransactionTimeout: time.Minute, Producers: 4}
+	return FileConfig{MaxRecordsPerTransaction: 20_000, MaxBytesPerTransaction: 32 << 20, TransactionTimeout: time.Minute, Producers: 4, MaxUploads: 8}
 }
 
 func (c FileConfig) withDefaults(kafka bus.Config) FileConfig {
@@ -80,6 +83,9 @@ func (c FileConfig) withDefaults(kafka bus.Config) FileConfig {
 	}
 	if c.Producers <= 0 {
 		c.Producers = d.Producers
+	}
+	if c.MaxUploads <= 0 {
+		c.MaxUploads = d.MaxUploads
 	}
 	return c
 }

@@ -73,6 +73,15 @@ func (in *Ingest) handleTransactions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (in *Ingest) handleFile(w http.ResponseWriter, r *http.Request) {
+	in.uploadsOnce.Do(func() { in.uploads = make(chan struct{}, in.Files.withDefaults(in.kafka).MaxUploads) })
+	select {
+	case in.uploads <- struct{}{}:
+		defer func() { <-in.uploads }()
+	default:
+		w.Header().Set("Retry-After", "5")
+		in.reply(w, "files", http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf("%d uploads in progress, the limit: retry later", cap(in.uploads))})
+		return
+	}
 	data, err := readBody(w, r, MaxFileBytes)
 	if err != nil {
 		in.fail(w, r, "files", err)

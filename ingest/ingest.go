@@ -11,8 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -33,15 +31,21 @@ type Ingest struct {
 	now    func() time.Time
 	m      metrics
 
-	// SpoolDir keeps dead-lettered inputs too large for a Kafka record.
-	SpoolDir string
+	// SpoolDir keeps dead-lettered inputs too large for a Kafka record,
+	// at most SpoolQuotaBytes of them (0: DefaultSpoolQuotaBytes): the
+	// oldest go first, counted in recon_ingest_spool_evicted_total.
+	SpoolDir        string
+	SpoolQuotaBytes int64
 	// Files bounds how a file is published (set before the first file).
 	Files FileConfig
 	// MaxRecordBytes is the largest record produced (0: DefaultMaxRecordBytes);
 	// a larger one is refused as bad input, never retried.
 	MaxRecordBytes int
 
-	txns txnProducers // transactional producers of files
+	txns        txnProducers // transactional producers of files
+	uploadsOnce sync.Once
+	uploads     chan struct{} // a slot per file upload in progress (FileConfig.MaxUploads)
+	spoolMu     sync.Mutex
 
 	filesMu sync.Mutex
 	files   map[string]time.Time // "sha:<digest>" and "msg:<message>/<id>" of files already published
@@ -95,12 +99,7 @@ func (in *Ingest) deadLetterEvent(source, where, reason string, raw []byte) bus.
 	if len(raw) > MaxDeadLetterRaw {
 		dl.Raw, dl.Truncated = raw[:MaxDeadLetterRaw], true
 		if in.SpoolDir != "" {
-			path := filepath.Join(in.SpoolDir, digest+".raw")
-			if err := os.MkdirAll(in.SpoolDir, 0o700); err == nil {
-				if err := os.WriteFile(path, raw, 0o600); err == nil {
-					dl.Spooled = path
-				}
-			}
+			dl.Spooled = in.spool(digest, raw)
 		}
 	}
 	v, _ := bus.Marshal(dl)
