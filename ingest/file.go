@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -117,20 +118,30 @@ type FileDeadLetter struct {
 	Reason string `json:"reason"`
 }
 
-// File reads a whole ISO 20022 file and publishes its records, all or
-// nothing (see HeaderFileComplete). The file is refused whole (and
-// dead-lettered) if any part of it is bad; a record too large for Kafka is
-// dead-lettered alone.
+// File publishes an ISO 20022 file held in memory: FileFrom on its bytes.
 func (in *Ingest) File(ctx context.Context, name string, data []byte) (FileSummary, error) {
 	sum := sha256.Sum256(data)
-	fs := FileSummary{File: name, Digest: hex.EncodeToString(sum[:])}
+	return in.FileFrom(ctx, name, bytes.NewReader(data), hex.EncodeToString(sum[:]))
+}
+
+// FileFrom reads an ISO 20022 file from r, whose SHA-256 is digest, and
+// publishes its records, all or nothing (see HeaderFileComplete). It reads
+// r twice, streaming, so memory does not grow with the file: once to check
+// it whole — a bad file is refused whole, and dead-lettered — and once to
+// publish it, a transaction at a time. A record too large for Kafka is
+// dead-lettered alone while the rest of the file is published.
+func (in *Ingest) FileFrom(ctx context.Context, name string, r io.ReadSeeker, digest string) (FileSummary, error) {
+	fs := FileSummary{File: name, Digest: digest}
 	if at, ok := in.fileSeen("sha:" + fs.Digest); ok {
 		fs.Duplicate, fs.FirstSeen = true, &at
 		return fs, nil
 	}
-	recs, s, err := iso20022.ReadAll(bytes.NewReader(data), name, in.limits)
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return fs, fmt.Errorf("file %s: %w", name, err)
+	}
+	s, err := iso20022.Read(r, name, in.limits, func(any) error { return nil })
 	if err != nil {
-		if dlErr := in.DeadLetter(ctx, "file", name, err.Error(), data); dlErr != nil {
+		if dlErr := in.deadLetterFile(ctx, name, err.Error(), r, digest); dlErr != nil {
 			return fs, dlErr
 		}
 		return fs, &InputError{Where: name, Reason: err.Error()}
@@ -140,46 +151,46 @@ func (in *Ingest) File(ctx context.Context, name string, data []byte) (FileSumma
 		fs.Duplicate, fs.FirstSeen = true, &at
 		return fs, nil
 	}
-	var entries, statements []fileEvent
-	stmt, nth := 1, 0 // coordinates of the next record: statement and record index in it
-	for _, r := range recs {
-		v, _ := bus.Marshal(r)
-		ev := bus.Event{Source: "recon/ingest/file", Time: in.now(), Value: v, Partition: -1}
-		nth++
-		where := fmt.Sprintf("%s: statement %d, record %d", name, stmt, nth)
-		switch rec := r.(type) {
-		case recon.BankTransaction:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.ID, schemas.TypeBankTransaction, rec.ID+"@"+rec.Source+"/"+rec.MessageID
-		case recon.Statement:
-			rec.FileSHA256 = fs.Digest
-			ev.Value, _ = bus.Marshal(rec)
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicStatements, rec.AccountIBAN, schemas.TypeStatement, rec.ID
-			where = fmt.Sprintf("%s: statement %d (%s)", name, stmt, rec.ID)
-			stmt, nth = stmt+1, 0
-		case recon.Return:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.ID, schemas.TypeReturn, rec.ID
-		case recon.StatusReport:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.OriginalEndToEndID, schemas.TypeStatusReport, rec.MessageID+"/"+rec.OriginalEndToEndID
-		default:
-			continue
-		}
-		fe := fileEvent{ev: ev, where: where, kind: kindOf(r)}
-		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
-			fe = in.fileDeadLetter(fe, why)
-		}
-		if fe.kind == kindStatement {
-			statements = append(statements, fe)
-		} else {
-			entries = append(entries, fe)
-		}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return fs, fmt.Errorf("file %s: read again: %w", name, err)
 	}
-	// statements last: the last transaction holds them, marked
-	if err := in.publishFile(ctx, &fs, append(entries, statements...)); err != nil {
-		return fs, err
+	p := &filePublisher{in: in, ctx: ctx, fs: &fs, cfg: in.Files.withDefaults(in.kafka), stmt: 1}
+	if _, err := iso20022.Read(r, name, in.limits, p.add); err != nil {
+		return fs, p.failed(err)
+	}
+	if err := p.finish(); err != nil {
+		return fs, p.failed(err)
 	}
 	in.rememberFile(fs.Digest, s.Message, s.MessageID, in.now())
 	in.m.files.WithLabelValues(fs.Message).Inc()
 	return fs, nil
+}
+
+// deadLetterFile keeps a refused file: its head in the record, the whole of
+// it spooled (read from r, not held in memory).
+func (in *Ingest) deadLetterFile(ctx context.Context, name, reason string, r io.ReadSeeker, digest string) error {
+	size, err := r.Seek(0, io.SeekEnd)
+	if err == nil {
+		_, err = r.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return fmt.Errorf("file %s: read for the dead letter: %w", name, err)
+	}
+	head := make([]byte, min(size, MaxDeadLetterRaw))
+	if _, err := io.ReadFull(r, head); err != nil {
+		return fmt.Errorf("file %s: read for the dead letter: %w", name, err)
+	}
+	dl := recon.DeadLetter{ID: "file:" + digest[:16], Source: "file", Where: name, Reason: reason, Raw: head, At: in.now().UTC(), Size: size, SHA256: digest}
+	if size > MaxDeadLetterRaw {
+		dl.Truncated = true
+		if in.SpoolDir != "" {
+			if _, err := r.Seek(0, io.SeekStart); err == nil {
+				dl.Spooled = in.spool(digest, r, size)
+			}
+		}
+	}
+	in.m.deadLetters.WithLabelValues("file").Inc()
+	return in.publish(ctx, []bus.Event{in.deadLetterRecord(dl)})
 }
 
 type recordKind int
@@ -190,16 +201,6 @@ const (
 	kindOther
 	kindDeadLetter // a record of the file that cannot be stored as it is
 )
-
-func kindOf(r any) recordKind {
-	switch r.(type) {
-	case recon.BankTransaction:
-		return kindTransaction
-	case recon.Statement:
-		return kindStatement
-	}
-	return kindOther
-}
 
 // fileEvent is one record of a file with its coordinates in it.
 type fileEvent struct {
@@ -217,86 +218,157 @@ func (in *Ingest) fileDeadLetter(fe fileEvent, reason string) fileEvent {
 	return fileEvent{ev: in.deadLetterEvent("file", where, reason, fe.ev.Value), where: fe.where, kind: kindDeadLetter, id: fe.ev.Key, reason: reason}
 }
 
-// publishFile publishes evs in as few transactions as the limits allow,
-// marks the statements of the last one, and fills fs with what was stored.
-func (in *Ingest) publishFile(ctx context.Context, fs *FileSummary, evs []fileEvent) error {
-	cfg := in.Files.withDefaults(in.kafka)
-	chunks := split(evs, cfg.MaxRecordsPerTransaction, cfg.MaxBytesPerTransaction)
-	stored := FileSummary{}
-	attempt := 0
-	for i := 0; i < len(chunks); i++ {
-		chunk := chunks[i]
-		last := i == len(chunks)-1
-		recs := make([]*kgo.Record, 0, len(chunk))
-		for _, fe := range chunk {
-			r := fe.ev.Record(in.kafka.Partitions)
+// filePublisher publishes the records of one file as the reader emits
+// them, a transaction each time one is full; the statements wait for the
+// last transaction, which marks them.
+type filePublisher struct {
+	in         *Ingest
+	ctx        context.Context
+	fs         *FileSummary
+	cfg        FileConfig
+	chunk      []fileEvent
+	chunkBytes int64
+	statements []fileEvent
+	stmt, nth  int // coordinates of the next record: statement, and record in it
+	records    int // records stored
+	stored     FileSummary
+}
+
+// add turns one record of the file into its event and publishes the
+// transaction it fills.
+func (p *filePublisher) add(r any) error {
+	fe, ok := p.event(r)
+	if !ok {
+		return nil
+	}
+	if fe.kind == kindStatement {
+		p.statements = append(p.statements, fe)
+		return nil
+	}
+	n := eventBytes(fe.ev)
+	if len(p.chunk) > 0 && (len(p.chunk) >= p.cfg.MaxRecordsPerTransaction || p.chunkBytes+n > p.cfg.MaxBytesPerTransaction) {
+		if err := p.flush(false); err != nil {
+			return err
+		}
+	}
+	p.chunk = append(p.chunk, fe)
+	p.chunkBytes += n
+	return nil
+}
+
+func eventBytes(ev bus.Event) int64 { return int64(len(ev.Value) + len(ev.Key) + 256) }
+
+// event is the record's event with its coordinates, or a dead letter in
+// its place when it is too large for Kafka.
+func (p *filePublisher) event(r any) (fileEvent, bool) {
+	in, fs := p.in, p.fs
+	v, _ := bus.Marshal(r)
+	ev := bus.Event{Source: "recon/ingest/file", Time: in.now(), Value: v, Partition: -1}
+	p.nth++
+	where := fmt.Sprintf("%s: statement %d, record %d", fs.File, p.stmt, p.nth)
+	switch rec := r.(type) {
+	case recon.BankTransaction:
+		ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.ID, schemas.TypeBankTransaction, rec.ID+"@"+rec.Source+"/"+rec.MessageID
+	case recon.Statement:
+		rec.FileSHA256 = fs.Digest
+		ev.Value, _ = bus.Marshal(rec)
+		ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicStatements, rec.AccountIBAN, schemas.TypeStatement, rec.ID
+		where = fmt.Sprintf("%s: statement %d (%s)", fs.File, p.stmt, rec.ID)
+		p.stmt, p.nth = p.stmt+1, 0
+	case recon.Return:
+		ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.ID, schemas.TypeReturn, rec.ID
+	case recon.StatusReport:
+		ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.OriginalEndToEndID, schemas.TypeStatusReport, rec.MessageID+"/"+rec.OriginalEndToEndID
+	default:
+		return fileEvent{}, false
+	}
+	fe := fileEvent{ev: ev, where: where, kind: kindOf(r)}
+	if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
+		fe = in.fileDeadLetter(fe, why)
+	}
+	return fe, true
+}
+
+func kindOf(r any) recordKind {
+	switch r.(type) {
+	case recon.BankTransaction:
+		return kindTransaction
+	case recon.Statement:
+		return kindStatement
+	}
+	return kindOther
+}
+
+// finish publishes the last transaction: the entries left and the
+// statements, marked (alone if together they would be too many).
+func (p *filePublisher) finish() error {
+	if len(p.chunk)+len(p.statements) > p.cfg.MaxRecordsPerTransaction && len(p.chunk) > 0 {
+		if err := p.flush(false); err != nil {
+			return err
+		}
+	}
+	p.chunk = append(p.chunk, p.statements...)
+	if err := p.flush(true); err != nil {
+		return err
+	}
+	fs := p.fs
+	fs.Transactions, fs.Statements, fs.Other, fs.DeadLetters, fs.KafkaTransactions = p.stored.Transactions, p.stored.Statements, p.stored.Other, p.stored.DeadLetters, p.stored.KafkaTransactions
+	return nil
+}
+
+// flush publishes the chunk in one transaction; a record Kafka refuses for
+// its size is dead-lettered and the transaction tried again.
+func (p *filePublisher) flush(last bool) error {
+	for attempt := 0; ; attempt++ {
+		recs := make([]*kgo.Record, 0, len(p.chunk))
+		for _, fe := range p.chunk {
+			r := fe.ev.Record(p.in.kafka.Partitions)
 			if last && fe.kind == kindStatement {
-				r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderFileComplete, Value: []byte(fs.Digest)})
+				r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderFileComplete, Value: []byte(p.fs.Digest)})
 			}
 			recs = append(recs, r)
 		}
-		err := in.transact(ctx, recs)
+		err := p.in.transact(p.ctx, recs)
 		var tl *tooLargeError
 		if errors.As(err, &tl) && attempt < 3 {
 			// the broker's limit is below ours: dead-letter what it refused, try again
 			for _, k := range tl.index {
-				chunk[k] = in.fileDeadLetter(chunk[k], tl.reason)
+				p.chunk[k] = p.in.fileDeadLetter(p.chunk[k], tl.reason)
 			}
-			attempt++
-			i--
 			continue
 		}
-		attempt = 0
 		if err != nil {
-			if i > 0 {
-				return fmt.Errorf("%w: file %s not complete: %d of %d records were stored in %d transaction(s) before the failure; send the file again (the repeats are harmless): %w",
-					ErrUnavailable, fs.File, countRecords(chunks[:i]), len(evs), i, err)
-			}
-			return fmt.Errorf("file %s: nothing stored: %w", fs.File, err)
+			return err
 		}
-		for _, fe := range chunk {
-			switch fe.kind {
-			case kindTransaction:
-				stored.Transactions++
-			case kindStatement:
-				stored.Statements++
-			case kindDeadLetter:
-				stored.DeadLetters = append(stored.DeadLetters, FileDeadLetter{Where: fe.where, ID: fe.id, Reason: fe.reason})
-				in.m.deadLetters.WithLabelValues("file").Inc()
-			default:
-				stored.Other++
-			}
+		break
+	}
+	for _, fe := range p.chunk {
+		switch fe.kind {
+		case kindTransaction:
+			p.stored.Transactions++
+		case kindStatement:
+			p.stored.Statements++
+		case kindDeadLetter:
+			p.stored.DeadLetters = append(p.stored.DeadLetters, FileDeadLetter{Where: fe.where, ID: fe.id, Reason: fe.reason})
+			p.in.m.deadLetters.WithLabelValues("file").Inc()
+		default:
+			p.stored.Other++
 		}
 	}
-	fs.Transactions, fs.Statements, fs.Other, fs.DeadLetters, fs.KafkaTransactions = stored.Transactions, stored.Statements, stored.Other, stored.DeadLetters, len(chunks)
+	p.records += len(p.chunk)
+	p.stored.KafkaTransactions++
+	p.chunk, p.chunkBytes = p.chunk[:0], 0
 	return nil
 }
 
-func countRecords(chunks [][]fileEvent) int {
-	n := 0
-	for _, c := range chunks {
-		n += len(c)
+// failed says what a failed publication left: nothing, or a file not
+// complete that must be sent again.
+func (p *filePublisher) failed(err error) error {
+	if p.stored.KafkaTransactions > 0 {
+		return fmt.Errorf("%w: file %s not complete: %d records were stored in %d transaction(s) before the failure; send the file again (the repeats are harmless): %w",
+			ErrUnavailable, p.fs.File, p.records, p.stored.KafkaTransactions, err)
 	}
-	return n
-}
-
-// split cuts evs into transactions of at most maxRecords records and about
-// maxBytes bytes (a record larger than maxBytes goes alone).
-func split(evs []fileEvent, maxRecords int, maxBytes int64) [][]fileEvent {
-	var chunks [][]fileEvent
-	start, size := 0, int64(0)
-	for i, fe := range evs {
-		n := int64(len(fe.ev.Value) + len(fe.ev.Key) + 256)
-		if i > start && (i-start >= maxRecords || size+n > maxBytes) {
-			chunks = append(chunks, evs[start:i])
-			start, size = i, 0
-		}
-		size += n
-	}
-	if start < len(evs) || len(chunks) == 0 {
-		chunks = append(chunks, evs[start:])
-	}
-	return chunks
+	return fmt.Errorf("file %s: nothing stored: %w", p.fs.File, err)
 }
 
 // transact produces recs in one Kafka transaction and commits it. On any

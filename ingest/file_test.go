@@ -218,31 +218,3 @@ func TestFileInSeveralTransactions(t *testing.T) {
 		t.Fatalf("after completion and restart: %+v %v, want duplicate", s, err)
 	}
 }
-
-func TestSplit(t *testing.T) {
-	ev := func(n int) fileEvent { return fileEvent{ev: bus.Event{Value: make([]byte, n)}} }
-	for _, tc := range []struct {
-		sizes      []int
-		maxRecords int
-		maxBytes   int64
-		want       []int
-	}{
-		{nil, 10, 1 << 20, []int{0}},
-		{[]int{1, 1, 1}, 10, 1 << 20, []int{3}},
-		{[]int{1, 1, 1, 1, 1}, 2, 1 << 20, []int{2, 2, 1}},
-		{[]int{1000, 1000, 1000}, 10, 2600, []int{2, 1}},
-		{[]int{5000, 1, 1}, 10, 2600, []int{1, 2}},
-	} {
-		evs := make([]fileEvent, len(tc.sizes))
-		for i, n := range tc.sizes {
-			evs[i] = ev(n)
-		}
-		var got []int
-		for _, c := range split(evs, tc.maxRecords, tc.maxBytes) {
-			got = append(got, len(c))
-		}
-		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-			t.Errorf("split(%v, %d, %d) = %v, want %v", tc.sizes, tc.maxRecords, tc.maxBytes, got, tc.want)
-		}
-	}
-}

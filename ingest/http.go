@@ -1,7 +1,10 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,16 +85,18 @@ func (in *Ingest) handleFile(w http.ResponseWriter, r *http.Request) {
 		in.reply(w, "files", http.StatusTooManyRequests, map[string]string{"error": fmt.Sprintf("%d uploads in progress, the limit: retry later", cap(in.uploads))})
 		return
 	}
-	data, err := readBody(w, r, MaxFileBytes)
+	f, digest, err := in.spoolUpload(w, r)
 	if err != nil {
 		in.fail(w, r, "files", err)
 		return
 	}
+	defer os.Remove(f.Name())
+	defer f.Close()
 	name := r.URL.Query().Get("name")
 	if name == "" {
 		name = "upload.xml"
 	}
-	s, err := in.File(r.Context(), path.Base(name), data)
+	s, err := in.FileFrom(r.Context(), path.Base(name), f, digest)
 	if err != nil {
 		in.fail(w, r, "files", err)
 		return
@@ -114,22 +119,58 @@ func (e *BodyError) Error() string { return e.Reason }
 
 // readBody reads a request body of at most limit bytes.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	var b bytes.Buffer
+	if _, err := copyBody(&b, w, r, limit); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// copyBody copies a request body of at most limit bytes to dst.
+func copyBody(dst io.Writer, w http.ResponseWriter, r *http.Request, limit int64) (int64, error) {
 	tooLarge := &BodyError{Code: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("body larger than the %d-byte limit", limit)}
 	if r.ContentLength > limit {
-		return nil, tooLarge
+		return 0, tooLarge
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	n, err := io.Copy(dst, http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	switch {
 	case errors.As(err, &mbe):
-		return nil, tooLarge
+		return n, tooLarge
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return nil, &BodyError{Code: http.StatusRequestTimeout, Reason: fmt.Sprintf("body not received in time (%d bytes arrived)", len(b))}
+		return n, &BodyError{Code: http.StatusRequestTimeout, Reason: fmt.Sprintf("body not received in time (%d bytes arrived)", n)}
 	case err != nil:
-		return nil, &InputError{Reason: "reading body: " + err.Error()}
+		return n, &InputError{Reason: "reading body: " + err.Error()}
 	}
-	return b, nil
+	return n, nil
+}
+
+// spoolUpload streams a file upload to a temporary file (in SpoolDir, or
+// the system's temporary directory), hashing it on the way: an upload
+// costs disk, not memory. The caller closes and removes the file.
+func (in *Ingest) spoolUpload(w http.ResponseWriter, r *http.Request) (*os.File, string, error) {
+	dir := in.SpoolDir
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, "", err
+		}
+	}
+	f, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return nil, "", fmt.Errorf("keeping the upload: %w", err)
+	}
+	h := sha256.New()
+	_, err = copyBody(io.MultiWriter(f, h), w, r, MaxFileBytes)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, "", err
+	}
+	return f, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // decode reads one JSON object or an array of them into out (a slice).

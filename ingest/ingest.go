@@ -6,6 +6,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -94,16 +95,19 @@ func (in *Ingest) DeadLetter(ctx context.Context, source, where, reason string, 
 func (in *Ingest) deadLetterEvent(source, where, reason string, raw []byte) bus.Event {
 	sum := sha256.Sum256(raw)
 	digest := hex.EncodeToString(sum[:])
-	id := source + ":" + digest[:16]
-	dl := recon.DeadLetter{ID: id, Source: source, Where: where, Reason: reason, Raw: raw, At: in.now().UTC(), Size: int64(len(raw)), SHA256: digest}
+	dl := recon.DeadLetter{ID: source + ":" + digest[:16], Source: source, Where: where, Reason: reason, Raw: raw, At: in.now().UTC(), Size: int64(len(raw)), SHA256: digest}
 	if len(raw) > MaxDeadLetterRaw {
 		dl.Raw, dl.Truncated = raw[:MaxDeadLetterRaw], true
 		if in.SpoolDir != "" {
-			dl.Spooled = in.spool(digest, raw)
+			dl.Spooled = in.spool(digest, bytes.NewReader(raw), int64(len(raw)))
 		}
 	}
+	return in.deadLetterRecord(dl)
+}
+
+func (in *Ingest) deadLetterRecord(dl recon.DeadLetter) bus.Event {
 	v, _ := bus.Marshal(dl)
-	return bus.Event{Topic: schemas.TopicDeadLetters, Key: id, Type: schemas.TypeDeadLetter, ID: id, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1}
+	return bus.Event{Topic: schemas.TopicDeadLetters, Key: dl.ID, Type: schemas.TypeDeadLetter, ID: dl.ID, Source: "recon/ingest/" + dl.Source, Time: in.now(), Value: v, Partition: -1}
 }
 
 // Loans validates and publishes loans to the compacted loans topic; errors

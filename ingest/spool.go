@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,15 +12,16 @@ import (
 // DefaultSpoolQuotaBytes bounds the dead-letter spool directory.
 const DefaultSpoolQuotaBytes = 1 << 30
 
-// spool writes raw to SpoolDir as <digest>.raw, first removing the oldest
-// spooled files until it fits the quota, and returns its path ("" if it is
-// not kept: larger than the quota, or the disk refused it).
-func (in *Ingest) spool(digest string, raw []byte) string {
+// spool copies the size bytes of r to SpoolDir as <digest>.raw, first
+// removing the oldest spooled files until it fits the quota, and returns
+// its path ("" if it is not kept: larger than the quota, or the disk
+// refused it).
+func (in *Ingest) spool(digest string, r io.Reader, size int64) string {
 	quota := in.SpoolQuotaBytes
 	if quota <= 0 {
 		quota = DefaultSpoolQuotaBytes
 	}
-	if int64(len(raw)) > quota {
+	if size > quota {
 		return ""
 	}
 	in.spoolMu.Lock() // one write (and eviction) at a time
@@ -31,8 +33,16 @@ func (in *Ingest) spool(digest string, raw []byte) string {
 	if _, err := os.Stat(path); err == nil {
 		return path // the same bytes, already kept
 	}
-	in.evictSpool(quota - int64(len(raw)))
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
+	in.evictSpool(quota - size)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return ""
+	}
+	_, err = io.Copy(f, io.LimitReader(r, size))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		_ = os.Remove(path)
 		return ""
 	}
