@@ -39,7 +39,7 @@ const (
 var testNow = time.Date(2024, 8, 1, 9, 30, 0, 0, time.UTC)
 
 // kafkaFor starts an in-process broker with recon's topics.
-func kafkaFor(t *testing.T) (*kfake.Cluster, bus.Config) {
+func kafkaFor(t testing.TB) (*kfake.Cluster, bus.Config) {
 	t.Helper()
 	names := make([]string, len(schemas.Topics))
 	for i, tp := range schemas.Topics {
@@ -54,7 +54,7 @@ func kafkaFor(t *testing.T) (*kfake.Cluster, bus.Config) {
 }
 
 // newIngest is an Ingest on kc with a fixed clock and webhooks enabled.
-func newIngest(t *testing.T, kc bus.Config, cfg WebhookConfig) *Ingest {
+func newIngest(t testing.TB, kc bus.Config, cfg WebhookConfig) *Ingest {
 	t.Helper()
 	cl, err := kgo.NewClient(kc.Opts()...)
 	if err != nil {
