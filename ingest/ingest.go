@@ -1,8 +1,10 @@
 // Package ingest turns outside input — ISO 20022 files, producers' payment
 // events and loans, bank webhooks — into versioned events on recon's Kafka
 // topics. It answers a caller only after the events are durably in Kafka
-// (acks=all, idempotent producer), refuses bad input with the reason, and
-// keeps the refused bytes on the dead-letter topic.
+// (acks=all, idempotent producer; a file's records in Kafka transactions,
+// all or nothing: see file.go), says exactly what was stored, refuses bad
+// input with the reason (a record too large for Kafka included: never
+// "retry"), and keeps the refused bytes on the dead-letter topic.
 package ingest
 
 import (
