@@ -103,7 +103,7 @@ type FileSummary struct {
 	// are (larger than a Kafka record): each went to the dead-letter topic,
 	// with its coordinates, while the rest of the file was published.
 	DeadLetters []FileDeadLetter `json:"dead_letters,omitempty"`
-	// Transactions says in how many Kafka transactions the file went.
+	// KafkaTransactions says in how many Kafka transactions the file went.
 	KafkaTransactions int `json:"kafka_transactions,omitempty"`
 	// Duplicate: this file (same bytes, or same message and message id)
 	// was published whole before, at FirstSeen; nothing was published again.
