@@ -231,6 +231,10 @@ func decodeBatch(raw []byte, out any) error {
 	if len(body) > 0 && body[0] == '{' {
 		body = append(append([]byte{'['}, body...), ']')
 	}
+	// amounts first, with the one amount parser: its refusals name the rule
+	if err := checkAmountsJSON(body, out); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(out); err != nil {

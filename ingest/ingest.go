@@ -1,8 +1,10 @@
 // Package ingest turns outside input — ISO 20022 files, producers' payment
 // events and loans, bank webhooks — into versioned events on recon's Kafka
 // topics. It answers a caller only after the events are durably in Kafka
-// (acks=all, idempotent producer), refuses bad input with the reason, and
-// keeps the refused bytes on the dead-letter topic.
+// (acks=all, idempotent producer; a file's records in Kafka transactions,
+// all or nothing: see file.go), says exactly what was stored, refuses bad
+// input with the reason (a record too large for Kafka included: never
+// "retry"), and keeps the refused bytes on the dead-letter topic.
 package ingest
 
 import (
@@ -12,9 +14,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -35,8 +34,21 @@ type Ingest struct {
 	now    func() time.Time
 	m      metrics
 
-	// SpoolDir keeps dead-lettered inputs too large for a Kafka record.
-	SpoolDir string
+	// SpoolDir keeps dead-lettered inputs too large for a Kafka record,
+	// at most SpoolQuotaBytes of them (0: DefaultSpoolQuotaBytes): the
+	// oldest go first, counted in recon_ingest_spool_evicted_total.
+	SpoolDir        string
+	SpoolQuotaBytes int64
+	// Files bounds how a file is published (set before the first file).
+	Files FileConfig
+	// MaxRecordBytes is the largest record produced (0: DefaultMaxRecordBytes);
+	// a larger one is refused as bad input, never retried.
+	MaxRecordBytes int
+
+	txns        txnProducers // transactional producers of files
+	uploadsOnce sync.Once
+	uploads     chan struct{} // a slot per file upload in progress (FileConfig.MaxUploads)
+	spoolMu     sync.Mutex
 
 	filesMu sync.Mutex
 	files   map[string]time.Time // "sha:<digest>" and "msg:<message>/<id>" of files already published
@@ -48,51 +60,6 @@ type Ingest struct {
 func New(cl *kgo.Client, kafka bus.Config, m metrics) *Ingest {
 	return &Ingest{cl: cl, kafka: kafka, limits: iso20022.DefaultLimits(), now: time.Now, m: m, files: map[string]time.Time{}}
 }
-
-// LoadFiles remembers the files already published, from the statements
-// topic (every camt file yields statement records carrying its digest and
-// message id), so a file sent again is recognised after a restart too.
-func (in *Ingest) LoadFiles(ctx context.Context) error {
-	parts := make([]int32, in.kafka.Partitions)
-	for i := range parts {
-		parts[i] = int32(i)
-	}
-	_, err := bus.Replay(ctx, in.kafka, schemas.TopicStatements, parts, func(r *kgo.Record) error {
-		var st recon.Statement
-		if bus.Unmarshal(r.Value, &st) == nil {
-			in.rememberFile(st.FileSHA256, st.Source, st.MessageID, r.Timestamp)
-		}
-		return nil
-	})
-	return err
-}
-
-func (in *Ingest) rememberFile(digest, message, messageID string, at time.Time) {
-	in.filesMu.Lock()
-	defer in.filesMu.Unlock()
-	if len(in.files) >= maxRememberedFiles {
-		return // beyond the limit, identity keys still make a resent file post nothing
-	}
-	if digest != "" {
-		in.files["sha:"+digest] = at
-	}
-	if messageID != "" {
-		in.files["msg:"+message+"/"+messageID] = at
-	}
-}
-
-func (in *Ingest) fileSeen(keys ...string) (time.Time, bool) {
-	in.filesMu.Lock()
-	defer in.filesMu.Unlock()
-	for _, k := range keys {
-		if at, ok := in.files[k]; ok {
-			return at, true
-		}
-	}
-	return time.Time{}, false
-}
-
-const maxRememberedFiles = 1_000_000
 
 // ErrUnavailable means Kafka did not acknowledge: the caller should retry.
 var ErrUnavailable = errors.New("kafka unavailable")
@@ -111,17 +78,6 @@ func (e *InputError) Error() string {
 	return e.Where + ": " + e.Reason
 }
 
-func (in *Ingest) publish(ctx context.Context, evs []bus.Event) error {
-	recs := make([]*kgo.Record, len(evs))
-	for i, e := range evs {
-		recs[i] = e.Record(in.kafka.Partitions)
-	}
-	if err := in.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	return nil
-}
-
 // MaxDeadLetterRaw bounds the raw bytes a dead letter carries in Kafka (a
 // record must stay well under the broker's message size limit).
 const MaxDeadLetterRaw = 256 << 10
@@ -131,27 +87,33 @@ const MaxDeadLetterRaw = 256 << 10
 // the whole of it in the spool directory (when one is set), named by its
 // digest, so nothing is lost and the dead-letter topic stays writable.
 func (in *Ingest) DeadLetter(ctx context.Context, source, where, reason string, raw []byte) error {
+	ev := in.deadLetterEvent(source, where, reason, raw)
+	in.m.deadLetters.WithLabelValues(source).Inc()
+	return in.publish(ctx, []bus.Event{ev})
+}
+
+// deadLetterEvent is DeadLetter's record (spooling raw when it is too long
+// for one), for a caller that publishes it itself.
+func (in *Ingest) deadLetterEvent(source, where, reason string, raw []byte) bus.Event {
 	sum := sha256.Sum256(raw)
 	digest := hex.EncodeToString(sum[:])
-	id := source + ":" + digest[:16]
-	dl := recon.DeadLetter{ID: id, Source: source, Where: where, Reason: reason, Raw: raw, At: in.now().UTC(), Size: int64(len(raw)), SHA256: digest}
+	dl := recon.DeadLetter{ID: source + ":" + digest[:16], Source: source, Where: where, Reason: reason, Raw: raw, At: in.now().UTC(), Size: int64(len(raw)), SHA256: digest}
 	if len(raw) > MaxDeadLetterRaw {
 		dl.Raw, dl.Truncated = raw[:MaxDeadLetterRaw], true
 		if in.SpoolDir != "" {
-			path := filepath.Join(in.SpoolDir, digest+".raw")
-			if err := os.MkdirAll(in.SpoolDir, 0o700); err == nil {
-				if err := os.WriteFile(path, raw, 0o600); err == nil {
-					dl.Spooled = path
-				}
-			}
+			dl.Spooled = in.spool(digest, bytes.NewReader(raw), int64(len(raw)))
 		}
 	}
-	v, _ := bus.Marshal(dl)
-	in.m.deadLetters.WithLabelValues(source).Inc()
-	return in.publish(ctx, []bus.Event{{Topic: schemas.TopicDeadLetters, Key: id, Type: schemas.TypeDeadLetter, ID: id, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1}})
+	return in.deadLetterRecord(dl)
 }
 
-// Loans validates and publishes loans to the compacted loans topic.
+func (in *Ingest) deadLetterRecord(dl recon.DeadLetter) bus.Event {
+	v, _ := bus.Marshal(dl)
+	return bus.Event{Topic: schemas.TopicDeadLetters, Key: dl.ID, Type: schemas.TypeDeadLetter, ID: dl.ID, Source: "recon/ingest/" + dl.Source, Time: in.now(), Value: v, Partition: -1}
+}
+
+// Loans validates and publishes loans to the compacted loans topic; errors
+// as Transactions.
 func (in *Ingest) Loans(ctx context.Context, loans []recon.Loan) error {
 	evs := make([]bus.Event, 0, len(loans))
 	for i, l := range loans {
@@ -159,13 +121,20 @@ func (in *Ingest) Loans(ctx context.Context, loans []recon.Loan) error {
 			return &InputError{Where: fmt.Sprintf("loan[%d]", i), Reason: err.Error()}
 		}
 		v, _ := bus.Marshal(l)
-		evs = append(evs, bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: "loan-" + l.LoanID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1})
+		ev := bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: "loan-" + l.LoanID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1}
+		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
+			return &InputError{Where: fmt.Sprintf("loan[%d] (loan_id %q)", i, l.LoanID), Reason: why}
+		}
+		evs = append(evs, ev)
 	}
 	return in.publish(ctx, evs)
 }
 
 // Transactions validates producer transactions, derives their identity key
-// (the producer's own id is kept as producer_id) and publishes them.
+// (the producer's own id is kept as producer_id) and publishes them. A
+// transaction too large for a Kafka record is an *InputError (nothing is
+// published); a batch Kafka stored in part is a *BatchError whose indexes
+// refer to txns and to the ids returned.
 func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.BankTransaction) ([]string, error) {
 	evs := make([]bus.Event, 0, len(txns))
 	ids := make([]string, 0, len(txns))
@@ -182,7 +151,11 @@ func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.
 			return nil, &InputError{Where: fmt.Sprintf("transaction[%d] (id %q)", i, t.ProducerID), Reason: err.Error()}
 		}
 		v, _ := bus.Marshal(t)
-		evs = append(evs, bus.Event{Topic: schemas.TopicBankTransactions, Key: recon.PartitionKey(t), Type: schemas.TypeBankTransaction, ID: t.ID + "@" + source, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1})
+		ev := bus.Event{Topic: schemas.TopicBankTransactions, Key: recon.PartitionKey(t), Type: schemas.TypeBankTransaction, ID: t.ID + "@" + source, Source: "recon/ingest/" + source, Time: in.now(), Value: v, Partition: -1}
+		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
+			return nil, &InputError{Where: fmt.Sprintf("transaction[%d] (id %q)", i, t.ProducerID), Reason: why}
+		}
+		evs = append(evs, ev)
 		ids = append(ids, t.ID)
 	}
 	return ids, in.publish(ctx, evs)
@@ -203,90 +176,9 @@ func identify(t *recon.BankTransaction) {
 	}
 }
 
-// FileSummary is what POST /v1/bank/files answers.
-type FileSummary struct {
-	File         string `json:"file"`
-	Message      string `json:"message"`
-	Transactions int    `json:"transactions"`
-	Statements   int    `json:"statements"`
-	Other        int    `json:"other"`
-	Digest       string `json:"sha256"`
-	// Duplicate: this file (same bytes, or same message and message id)
-	// was published before, at FirstSeen; nothing was published again.
-	Duplicate bool       `json:"duplicate,omitempty"`
-	FirstSeen *time.Time `json:"first_seen,omitempty"`
-}
-
-// File reads a whole ISO 20022 file and publishes its records; the file is
-// refused whole (and dead-lettered) if any part of it is bad.
-func (in *Ingest) File(ctx context.Context, name string, data []byte) (FileSummary, error) {
-	sum := sha256.Sum256(data)
-	fs := FileSummary{File: name, Digest: hex.EncodeToString(sum[:])}
-	if at, ok := in.fileSeen("sha:" + fs.Digest); ok {
-		fs.Duplicate, fs.FirstSeen = true, &at
-		return fs, nil
-	}
-	recs, s, err := iso20022.ReadAll(bytes.NewReader(data), name, in.limits)
-	if err != nil {
-		if dlErr := in.DeadLetter(ctx, "file", name, err.Error(), data); dlErr != nil {
-			return fs, dlErr
-		}
-		return fs, &InputError{Where: name, Reason: err.Error()}
-	}
-	fs.Message = s.Message
-	if at, ok := in.fileSeen("msg:" + s.Message + "/" + s.MessageID); ok && s.MessageID != "" {
-		fs.Duplicate, fs.FirstSeen = true, &at
-		return fs, nil
-	}
-	var evs []bus.Event
-	for _, r := range recs {
-		v, _ := bus.Marshal(r)
-		ev := bus.Event{Source: "recon/ingest/file", Time: in.now(), Value: v, Partition: -1}
-		switch rec := r.(type) {
-		case recon.BankTransaction:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, recon.PartitionKey(rec), schemas.TypeBankTransaction, rec.ID+"@"+rec.Source+"/"+rec.MessageID
-			fs.Transactions++
-		case recon.Statement:
-			rec.FileSHA256 = fs.Digest
-			ev.Value, _ = bus.Marshal(rec)
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicStatements, rec.AccountIBAN, schemas.TypeStatement, rec.ID
-			fs.Statements++
-		case recon.Return:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.ID, schemas.TypeReturn, rec.ID
-			fs.Other++
-		case recon.StatusReport:
-			ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, rec.OriginalEndToEndID, schemas.TypeStatusReport, rec.MessageID+"/"+rec.OriginalEndToEndID
-			fs.Other++
-		default:
-			continue
-		}
-		evs = append(evs, ev)
-	}
-	for start := 0; start < len(evs); start += 5000 {
-		if err := in.publish(ctx, evs[start:min(start+5000, len(evs))]); err != nil {
-			return fs, err
-		}
-	}
-	in.rememberFile(fs.Digest, s.Message, s.MessageID, in.now())
-	in.m.files.WithLabelValues(fs.Message).Inc()
-	return fs, nil
-}
-
 func digest(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:6])
-}
-
-// ReadLimited reads at most limit bytes of r, or fails naming the limit.
-func ReadLimited(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, &InputError{Reason: fmt.Sprintf("body larger than the %d-byte limit", limit)}
-	}
-	return b, nil
 }
 
 func upper(s string) string { return strings.ToUpper(strings.ReplaceAll(s, " ", "")) }

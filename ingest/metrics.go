@@ -7,6 +7,7 @@ type metrics struct {
 	deadLetters *prometheus.CounterVec
 	requests    *prometheus.CounterVec
 	webhooks    *prometheus.CounterVec
+	spoolEvict  prometheus.Counter
 }
 
 // NewMetrics registers ingest's metrics on reg.
@@ -16,9 +17,10 @@ func NewMetrics(reg prometheus.Registerer) metrics {
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_dead_letters_total", Help: "Inputs refused and kept on the dead-letter topic, by source."}, []string{"source"}),
 		requests:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_requests_total", Help: "Ingest HTTP requests by endpoint and status code."}, []string{"endpoint", "code"}),
 		webhooks:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_ingest_webhooks_total", Help: "Bank webhook deliveries by outcome (accepted, duplicate, ignored, unauthorized, too_large, timeout, invalid, fetch_failed, unavailable, disabled)."}, []string{"outcome"}),
+		spoolEvict:  prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_ingest_spool_evicted_total", Help: "Spooled dead-letter files removed, oldest first, to keep the spool under its quota."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.files, m.deadLetters, m.requests, m.webhooks)
+		reg.MustRegister(m.files, m.deadLetters, m.requests, m.webhooks, m.spoolEvict)
 	}
 	return m
 }

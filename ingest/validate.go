@@ -15,7 +15,8 @@ var (
 )
 
 // maxScale and maxDigits bound amounts from outside (cents and beyond are
-// allowed, as ISO 20022 allows five fraction digits).
+// allowed, as ISO 20022 allows five fraction digits); maxDigits counts the
+// digits of the value, as iso20022.ParseAmount does.
 const (
 	maxScale  = 5
 	maxDigits = 18
@@ -29,13 +30,23 @@ func checkAmount(field string, a interface {
 	if a.Exponent() < -maxScale {
 		return fmt.Errorf("%s has more than %d fraction digits", field, maxScale)
 	}
-	if a.NumDigits() > maxDigits {
-		return fmt.Errorf("%s has more than %d digits", field, maxDigits)
+	if n := valueDigits(a.NumDigits(), a.Exponent()); n > maxDigits {
+		return fmt.Errorf("%s has %d digits, more than %d", field, n, maxDigits)
 	}
 	if a.IsNegative() {
 		return fmt.Errorf("%s is negative", field)
 	}
 	return nil
+}
+
+// valueDigits is how many digits an amount's value is written with (integer
+// and fraction digits), given its coefficient's digits and its exponent:
+// 1e9999 is one coefficient digit but a 10,000-digit value.
+func valueDigits(coefficient int, exp int32) int64 {
+	if exp >= 0 {
+		return int64(coefficient) + int64(exp)
+	}
+	return max(int64(coefficient), -int64(exp))
 }
 
 // ValidateLoan checks a loan from a producer.

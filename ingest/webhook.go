@@ -87,6 +87,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/ingest/iso20022"
 )
 
 // WebhookConfig configures the bank webhook receiver. At least one of
@@ -663,8 +664,7 @@ type bankTxn struct {
 var errNoMoney = errors.New("the bank rejected or canceled this transaction: no money moved")
 
 var (
-	amountRE = regexp.MustCompile(`^[0-9]{1,18}(\.[0-9]{1,5})?$`)
-	centsRE  = regexp.MustCompile(`^[0-9]{1,18}$`)
+	centsRE = regexp.MustCompile(`^[0-9]{1,18}$`)
 	// minorUnits lists the ISO 4217 currencies without two decimals.
 	minorUnits = map[string]int32{
 		"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
@@ -738,19 +738,12 @@ func (b bankTxn) amount() (decimal.Decimal, error) {
 	case len(a) > 0 && len(c) > 0:
 		return decimal.Zero, errors.New("give amount or amount_cents, not both")
 	case len(a) > 0:
-		var s string
-		if a[0] != '"' || json.Unmarshal(a, &s) != nil {
-			return decimal.Zero, fmt.Errorf(`amount must be a decimal string such as "12.50", got %s`, trunc(string(a)))
-		}
-		if !amountRE.MatchString(s) {
-			return decimal.Zero, fmt.Errorf("amount %q must be digits with at most 5 decimals, no sign or exponent", trunc(s))
-		}
-		return decimal.NewFromString(s)
+		return amountJSON(a)
 	case len(c) > 0:
 		if !centsRE.Match(c) {
 			return decimal.Zero, fmt.Errorf("amount_cents must be a non-negative integer of at most 18 digits, got %s", trunc(string(c)))
 		}
-		d, err := decimal.NewFromString(string(c))
+		d, err := iso20022.ParseAmount(string(c), maxDigits)
 		exp, ok := minorUnits[b.Currency]
 		if !ok {
 			exp = 2

@@ -39,7 +39,7 @@ const (
 var testNow = time.Date(2024, 8, 1, 9, 30, 0, 0, time.UTC)
 
 // kafkaFor starts an in-process broker with recon's topics.
-func kafkaFor(t *testing.T) (*kfake.Cluster, bus.Config) {
+func kafkaFor(t testing.TB) (*kfake.Cluster, bus.Config) {
 	t.Helper()
 	names := make([]string, len(schemas.Topics))
 	for i, tp := range schemas.Topics {
@@ -54,7 +54,7 @@ func kafkaFor(t *testing.T) (*kfake.Cluster, bus.Config) {
 }
 
 // newIngest is an Ingest on kc with a fixed clock and webhooks enabled.
-func newIngest(t *testing.T, kc bus.Config, cfg WebhookConfig) *Ingest {
+func newIngest(t testing.TB, kc bus.Config, cfg WebhookConfig) *Ingest {
 	t.Helper()
 	cl, err := kgo.NewClient(kc.Opts()...)
 	if err != nil {
@@ -62,6 +62,7 @@ func newIngest(t *testing.T, kc bus.Config, cfg WebhookConfig) *Ingest {
 	}
 	t.Cleanup(cl.Close)
 	in := New(cl, kc, NewMetrics(nil))
+	t.Cleanup(in.Close)
 	in.now = func() time.Time { return testNow }
 	if cfg.Secrets == nil && cfg.BearerTokens == nil {
 		cfg.Secrets, cfg.BearerTokens = []string{testSecret}, []string{testToken}
@@ -316,7 +317,7 @@ func TestWebhookBadInputIsDeadLettered(t *testing.T) {
 		{"transaction type about another resource", `{"id":"e1","event_type":"transaction_confirmed","resource_type":"card"}`, "resource_type"},
 		{"no type", `{"id":"e1","data":{}}`, `no "type"`},
 		{"amount as a number", `{"id":"e1","type":"transaction.created","data":{"id":"t","direction":"credit","amount":12.5,"currency":"EUR","status":"booked","bank_reference":"R"}}`, "decimal string"},
-		{"amount with exponent", `{"id":"e1","type":"transaction.created","data":{"id":"t","direction":"credit","amount":"1e3","currency":"EUR","status":"booked","bank_reference":"R"}}`, "no sign or exponent"},
+		{"amount with exponent", `{"id":"e1","type":"transaction.created","data":{"id":"t","direction":"credit","amount":"1e3","currency":"EUR","status":"booked","bank_reference":"R"}}`, "no sign, exponent or separators"},
 		{"no status", `{"id":"e1","type":"transaction.created","data":{"id":"t","direction":"credit","amount":"1","currency":"EUR","bank_reference":"R"}}`, "status is missing"},
 		{"no direction", `{"id":"e1","type":"transaction.created","data":{"id":"t","amount":"1","currency":"EUR","status":"booked"}}`, "direction"},
 		{"bad currency", `{"id":"e1","type":"transaction.created","data":{"id":"t","direction":"credit","amount":"1","currency":"euro","status":"booked"}}`, "currency"},
@@ -626,7 +627,7 @@ func TestBankTxnMapping(t *testing.T) {
 		{"cents KWD", `{"side":"credit","amount_cents":1005,"currency":"KWD","status":"booked"}`, "1.005", ""},
 		{"float cents", `{"side":"credit","amount_cents":10.5,"currency":"EUR","status":"booked"}`, "", "integer"},
 		{"negative", `{"side":"credit","amount":"-1","currency":"EUR","status":"booked"}`, "", "no sign"},
-		{"six decimals", `{"side":"credit","amount":"1.000001","currency":"EUR","status":"booked"}`, "", "5 decimals"},
+		{"six decimals", `{"side":"credit","amount":"1.000001","currency":"EUR","status":"booked"}`, "", "more than 5"},
 		{"both amounts", `{"side":"credit","amount":"1","amount_cents":100,"currency":"EUR","status":"booked"}`, "", "not both"},
 		{"no amount", `{"side":"credit","currency":"EUR","status":"booked"}`, "", "missing"},
 		{"bad date", `{"side":"credit","amount":"1","currency":"EUR","status":"booked","booking_date":"2024-02-30"}`, "", "booking_date"},

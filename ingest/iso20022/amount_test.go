@@ -12,7 +12,7 @@ func FuzzAmount(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := parseAmount(s, 18)
+		d, err := ParseAmount(s, 18)
 		if err != nil {
 			return
 		}
@@ -25,7 +25,7 @@ func FuzzAmount(f *testing.F) {
 		if d.Exponent() < -MaxFractionDigits {
 			t.Fatalf("%q accepted with %d fraction digits", s, -d.Exponent())
 		}
-		back, err := parseAmount(d.String(), 18)
+		back, err := ParseAmount(d.String(), 18)
 		if err != nil || !back.Equal(d) {
 			t.Fatalf("%q -> %v does not read back: %v %v", s, d, back, err)
 		}

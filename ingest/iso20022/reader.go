@@ -10,7 +10,8 @@
 // text. Everything from outside is bounded by Limits, and a file is
 // rejected whole, with an *Error naming the element path, the byte offset
 // and the reason, when any part of it is bad: DOCTYPE/entities, encodings
-// other than UTF-8/latin1/windows-1252, bad UTF-8, trailing content or a
+// other than UTF-8/latin1/windows-1252 (a byte-order mark is read: UTF-8's
+// is skipped, a UTF-16 file with one is decoded), bad UTF-8, trailing content or a
 // second root, duplicated amounts, amounts with exponents or more than 5
 // fraction digits.
 //
@@ -101,7 +102,9 @@ var messageElement = map[string]string{
 func Read(r io.Reader, name string, lim Limits, emit func(rec any) error) (Summary, error) {
 	lim = lim.withDefaults()
 	src := &counter{r: r, max: lim.MaxFileBytes}
-	rd := &reader{file: name, lim: lim, sc: newScanner(src, lim.MaxTextBytes), emit: emit}
+	text, utf16 := unBOM(src)
+	rd := &reader{file: name, lim: lim, sc: newScanner(text, lim.MaxTextBytes), emit: emit}
+	rd.sc.utf16 = utf16
 	rd.sum.File = name
 	err := rd.run()
 	rd.sum.Bytes = src.n

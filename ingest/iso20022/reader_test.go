@@ -100,16 +100,16 @@ func TestParseAmount(t *testing.T) {
 		{".5", "", "not a decimal"},
 		{"5.", "", "not a decimal"},
 	} {
-		got, err := parseAmount(tc.in, 18)
+		got, err := ParseAmount(tc.in, 18)
 		switch {
 		case tc.err != "":
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("parseAmount(%q) error %v, want %q", tc.in, err, tc.err)
+				t.Errorf("ParseAmount(%q) error %v, want %q", tc.in, err, tc.err)
 			}
 		case err != nil:
-			t.Errorf("parseAmount(%q): %v", tc.in, err)
+			t.Errorf("ParseAmount(%q): %v", tc.in, err)
 		case !got.Equal(decimal.RequireFromString(tc.want)):
-			t.Errorf("parseAmount(%q) = %s, want %s", tc.in, got, tc.want)
+			t.Errorf("ParseAmount(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }

@@ -39,6 +39,7 @@ type scanner struct {
 	maxTok int
 	maxBuf int
 	err    error // sticky
+	utf16  bool  // the input was UTF-16 (with a byte-order mark), already decoded
 
 	// the current token
 	name    *qname // start or end element
@@ -508,6 +509,9 @@ func (s *scanner) declaration(content string, end int) error {
 	enc := procInst("encoding", content)
 	if enc == "" || strings.EqualFold(enc, "utf-8") {
 		return nil
+	}
+	if s.utf16 && (strings.EqualFold(enc, "utf-16") || strings.EqualFold(enc, "utf-16le") || strings.EqualFold(enc, "utf-16be")) {
+		return nil // decoded from UTF-16 before scanning (unBOM)
 	}
 	rest := io.Reader(bytes.NewReader(bytes.Clone(s.buf[s.r+end : s.w])))
 	switch {
