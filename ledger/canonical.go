@@ -47,6 +47,11 @@ func appendCanonical(b []byte, e *recon.Entry) []byte {
 	b = binary.AppendVarint(b, int64(e.Round))
 	b = binary.AppendVarint(b, e.Sequence)
 	b = appendString(b, e.PrevHash)
+	// Fields added since c1 follow, each only when set, so the hashes of
+	// entries written before them do not change.
+	if e.BorrowerID != "" {
+		b = appendString(append(b, 'B'), e.BorrowerID)
+	}
 	return b
 }
 
