@@ -32,6 +32,7 @@ type API struct {
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /v1/loans/{loan_id}", a.loan)
+	mux.HandleFunc("GET /v1/borrowers/{borrower_id}", a.borrower)
 	mux.HandleFunc("GET /v1/loans/{loan_id}/entries", a.loanEntries) // entries.go
 	mux.HandleFunc("GET /v1/accounts/{account}/balance", a.balance)
 	mux.HandleFunc("GET /v1/suspense", a.suspense)
@@ -52,6 +53,15 @@ func (a *API) loan(w http.ResponseWriter, r *http.Request) {
 	s, ok := a.View.Loan(r.PathValue("loan_id"))
 	if !ok {
 		reply(w, http.StatusNotFound, map[string]string{"error": "no loan " + r.PathValue("loan_id")})
+		return
+	}
+	reply(w, http.StatusOK, s)
+}
+
+func (a *API) borrower(w http.ResponseWriter, r *http.Request) {
+	s, ok := a.View.Borrower(r.PathValue("borrower_id"))
+	if !ok {
+		reply(w, http.StatusNotFound, map[string]string{"error": "no borrower " + r.PathValue("borrower_id")})
 		return
 	}
 	reply(w, http.StatusOK, s)

@@ -67,7 +67,7 @@ func (a *API) unassign(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rt := matcher.Routed{Kind: matcher.KindUnassign, Key: req.LoanID, LoanID: req.LoanID, Transaction: recon.BankTransaction{ID: id},
+	rt := matcher.Routed{Kind: matcher.KindUnassign, Key: a.View.RouteKey(req.LoanID), LoanID: req.LoanID, Transaction: recon.BankTransaction{ID: id},
 		Rule: "manual-unassign", Note: req.Note, Actor: req.Actor}
 	a.publish(w, r, rt, -1, "unassign-"+id+"-"+req.LoanID, map[string]any{"accepted": true, "item": id, "loan_id": req.LoanID})
 }

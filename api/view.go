@@ -7,6 +7,8 @@ package api
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -24,28 +26,31 @@ import (
 // View is the read model: a ledger.Book over the whole journal, the loans,
 // and per journal partition the open suspense items.
 type View struct {
-	mu       sync.RWMutex
-	book     *ledger.Book
-	loans    map[string]recon.Loan
-	posters  map[int32]*matcher.Poster
-	entries  int64
-	verifier map[int32]*ledger.Verifier
-	broken   error
-	log      *slog.Logger
-	caught   chan struct{}
-	byLoan   map[string][]recon.Entry // journal entries touching each loan, in journal order (entries.go)
+	mu    sync.RWMutex
+	book  *ledger.Book
+	loans map[string]recon.Loan
+	// borrowers and each borrower's loans (sorted ids)
+	borrowers map[string]recon.Borrower
+	loansOf   map[string][]string
+	posters   map[int32]*matcher.Poster
+	entries   int64
+	verifier  map[int32]*ledger.Verifier
+	broken    error
+	log       *slog.Logger
+	caught    chan struct{}
+	byLoan    map[string][]recon.Entry // journal entries touching each loan, in journal order (entries.go)
 }
 
 // NewView returns an empty view.
 func NewView(log *slog.Logger) *View {
-	return &View{book: ledger.NewBook(), loans: map[string]recon.Loan{}, posters: map[int32]*matcher.Poster{},
+	return &View{book: ledger.NewBook(), loans: map[string]recon.Loan{}, borrowers: map[string]recon.Borrower{}, loansOf: map[string][]string{}, posters: map[int32]*matcher.Poster{},
 		verifier: map[int32]*ledger.Verifier{}, log: log, caught: make(chan struct{}), byLoan: map[string][]recon.Entry{}}
 }
 
 // Run follows the journal and the loans topic from the start.
 func (v *View) Run(ctx context.Context, kafka bus.Config) error {
 	cl, err := kgo.NewClient(kafka.Opts(
-		kgo.ConsumeTopics(schemas.TopicLedgerEntries, schemas.TopicLoans),
+		kgo.ConsumeTopics(schemas.TopicLedgerEntries, schemas.TopicLoans, schemas.TopicBorrowers),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)...)
 	if err != nil {
@@ -66,13 +71,31 @@ func (v *View) Run(ctx context.Context, kafka bus.Config) error {
 
 func (v *View) apply(r *kgo.Record) {
 	switch r.Topic {
+	case schemas.TopicBorrowers:
+		if r.Value == nil {
+			delete(v.borrowers, string(r.Key))
+			return
+		}
+		var b recon.Borrower
+		if err := bus.Unmarshal(r.Value, &b); err == nil {
+			v.borrowers[b.ID] = b
+		}
 	case schemas.TopicLoans:
+		if old, ok := v.loans[string(r.Key)]; ok && old.BorrowerID != "" {
+			v.loansOf[old.BorrowerID] = slices.DeleteFunc(v.loansOf[old.BorrowerID], func(id string) bool { return id == old.LoanID })
+		}
 		if r.Value == nil {
 			delete(v.loans, string(r.Key))
 			return
 		}
 		if l, err := recon.DecodeLoan(r.Value); err == nil {
 			v.loans[l.LoanID] = l
+			if l.BorrowerID != "" {
+				ids := v.loansOf[l.BorrowerID]
+				if i, found := slices.BinarySearch(ids, l.LoanID); !found {
+					v.loansOf[l.BorrowerID] = slices.Insert(ids, i, l.LoanID)
+				}
+			}
 		}
 	case schemas.TopicLedgerEntries:
 		var e recon.Entry
@@ -159,6 +182,72 @@ func (v *View) Loan(id string) (LoanSummary, bool) {
 		s.Status = "repaid"
 	}
 	return s, true
+}
+
+// BorrowerSummary is GET /v1/borrowers/{id}: the borrower, each of their
+// loans as GET /v1/loans/{id} shows it, totals per currency, and their
+// credit (what they paid beyond what all their loans owe).
+type BorrowerSummary struct {
+	BorrowerID  string          `json:"borrower_id"`
+	Name        string          `json:"name,omitempty"`
+	VirtualIBAN string          `json:"virtual_iban"`
+	Loans       []LoanSummary   `json:"loans"`
+	Totals      []BorrowerTotal `json:"totals"`
+}
+
+// BorrowerTotal sums a borrower's loans in one currency.
+type BorrowerTotal struct {
+	Currency    string          `json:"currency"`
+	Owed        decimal.Decimal `json:"owed"`
+	Paid        decimal.Decimal `json:"paid"`
+	Outstanding decimal.Decimal `json:"outstanding"`
+	Overpaid    decimal.Decimal `json:"overpaid"`
+	Credit      decimal.Decimal `json:"credit"`
+}
+
+// Borrower summarises a borrower; false when neither the borrower nor a
+// loan of theirs is known.
+func (v *View) Borrower(id string) (BorrowerSummary, bool) {
+	v.mu.RLock()
+	b, known := v.borrowers[id]
+	ids := slices.Clone(v.loansOf[id])
+	v.mu.RUnlock()
+	if !known && len(ids) == 0 {
+		return BorrowerSummary{}, false
+	}
+	s := BorrowerSummary{BorrowerID: id, Name: b.Name, VirtualIBAN: b.VirtualIBAN, Loans: []LoanSummary{}, Totals: []BorrowerTotal{}}
+	byCcy := map[string]*BorrowerTotal{}
+	for _, lid := range ids {
+		l, ok := v.Loan(lid)
+		if !ok {
+			continue
+		}
+		s.Loans = append(s.Loans, l)
+		t := byCcy[l.Currency]
+		if t == nil {
+			v.mu.RLock()
+			credit := v.balance(ledger.BorrowerCredit(id), l.Currency).Neg()
+			v.mu.RUnlock()
+			t = &BorrowerTotal{Currency: l.Currency, Credit: credit}
+			byCcy[l.Currency] = t
+		}
+		t.Owed, t.Paid, t.Outstanding, t.Overpaid = t.Owed.Add(l.Owed), t.Paid.Add(l.Paid), t.Outstanding.Add(l.Outstanding), t.Overpaid.Add(l.Overpaid)
+	}
+	for _, c := range slices.Sorted(maps.Keys(byCcy)) {
+		s.Totals = append(s.Totals, *byCcy[c])
+	}
+	return s, true
+}
+
+// RouteKey is the key a loan's routed records go by: its borrower's when
+// it has one (matcher.Loans.PartitionKey).
+func (v *View) RouteKey(loanID string) string {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if l, ok := v.loans[loanID]; ok && l.BorrowerID != "" {
+		return matcher.BorrowerKey(l.BorrowerID)
+	}
+	return loanID
 }
 
 // disbursed is the principal paid out to the borrower of loan id:

@@ -28,6 +28,7 @@ const (
 // Register adds ingest's endpoints to mux.
 func (in *Ingest) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/loans", in.handleLoans)
+	mux.HandleFunc("POST /v1/borrowers", in.handleBorrowers)
 	mux.HandleFunc("POST /v1/bank/transactions", in.handleTransactions)
 	mux.HandleFunc("POST /v1/bank/files", in.handleFile)
 	mux.HandleFunc("POST /v1/bank/webhooks", in.handleWebhook) // 503 until EnableWebhooks
@@ -51,6 +52,26 @@ func (in *Ingest) handleLoans(w http.ResponseWriter, r *http.Request) {
 		in.fail(w, r, "loans", err)
 	default:
 		in.reply(w, "loans", http.StatusAccepted, map[string]any{"accepted": len(loans)})
+	}
+}
+
+func (in *Ingest) handleBorrowers(w http.ResponseWriter, r *http.Request) {
+	var bs []recon.Borrower
+	if !in.decode(w, r, "borrowers", &bs) {
+		return
+	}
+	var be *BatchError
+	switch err := in.Borrowers(r.Context(), bs); {
+	case errors.As(err, &be):
+		stored := make([]string, len(be.Stored))
+		for i, k := range be.Stored {
+			stored[i] = bs[k].ID
+		}
+		in.reply(w, "borrowers", http.StatusMultiStatus, map[string]any{"accepted": len(stored), "borrower_ids": stored, "refused": be.Refused})
+	case err != nil:
+		in.fail(w, r, "borrowers", err)
+	default:
+		in.reply(w, "borrowers", http.StatusAccepted, map[string]any{"accepted": len(bs)})
 	}
 }
 
@@ -197,6 +218,8 @@ func countOf(v any) int {
 	case *[]recon.Loan:
 		return len(*s)
 	case *[]recon.BankTransaction:
+		return len(*s)
+	case *[]recon.Borrower:
 		return len(*s)
 	}
 	return 0

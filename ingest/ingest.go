@@ -120,10 +120,30 @@ func (in *Ingest) Loans(ctx context.Context, loans []recon.Loan) error {
 		if err := ValidateLoan(l); err != nil {
 			return &InputError{Where: fmt.Sprintf("loan[%d]", i), Reason: err.Error()}
 		}
+		l.VirtualIBAN = recon.NormalizeIBAN(l.VirtualIBAN)
 		v, _ := bus.Marshal(l)
 		ev := bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: "loan-" + l.LoanID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1}
 		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
 			return &InputError{Where: fmt.Sprintf("loan[%d] (loan_id %q)", i, l.LoanID), Reason: why}
+		}
+		evs = append(evs, ev)
+	}
+	return in.publish(ctx, evs)
+}
+
+// Borrowers validates and publishes borrowers to the compacted borrowers
+// topic (IBANs normalized: upper case, no spaces).
+func (in *Ingest) Borrowers(ctx context.Context, bs []recon.Borrower) error {
+	evs := make([]bus.Event, 0, len(bs))
+	for i, b := range bs {
+		if err := ValidateBorrower(b); err != nil {
+			return &InputError{Where: fmt.Sprintf("borrower[%d]", i), Reason: err.Error()}
+		}
+		b.VirtualIBAN, b.IBAN = recon.NormalizeIBAN(b.VirtualIBAN), recon.NormalizeIBAN(b.IBAN)
+		v, _ := bus.Marshal(b)
+		ev := bus.Event{Topic: schemas.TopicBorrowers, Key: b.ID, Type: schemas.TypeBorrower, ID: "borrower-" + b.ID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1}
+		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
+			return &InputError{Where: fmt.Sprintf("borrower[%d] (borrower_id %q)", i, b.ID), Reason: why}
 		}
 		evs = append(evs, ev)
 	}

@@ -54,7 +54,11 @@ func ValidateLoan(l recon.Loan) error {
 	switch {
 	case !loanIDRE.MatchString(l.LoanID):
 		return fmt.Errorf("loan_id %q must be 1-64 letters, digits, '.', '_' or '-'", l.LoanID)
-	case !ibanRE.MatchString(upper(l.VirtualIBAN)):
+	case l.BorrowerID != "" && !loanIDRE.MatchString(l.BorrowerID):
+		return fmt.Errorf("borrower_id %q must be 1-64 letters, digits, '.', '_' or '-'", l.BorrowerID)
+	case l.VirtualIBAN == "" && l.BorrowerID == "":
+		return fmt.Errorf("virtual_iban is required (or borrower_id: the borrower's virtual IBAN then serves the loan)")
+	case l.VirtualIBAN != "" && !ibanRE.MatchString(upper(l.VirtualIBAN)):
 		return fmt.Errorf("virtual_iban %q is not an IBAN", l.VirtualIBAN)
 	case !currencyRE.MatchString(l.Currency):
 		return fmt.Errorf("currency %q is not an ISO 4217 code", l.Currency)
@@ -83,6 +87,24 @@ func ValidateLoan(l recon.Loan) error {
 	}
 	if err := matcher.CheckLoan(l); err != nil { // e.g. 1.005 EUR, 1e30
 		return fmt.Errorf("the matcher cannot hold this loan exactly: %w", err)
+	}
+	return nil
+}
+
+// maxNameBytes bounds a borrower's name.
+const maxNameBytes = 200
+
+// ValidateBorrower checks a borrower from a producer.
+func ValidateBorrower(b recon.Borrower) error {
+	switch {
+	case !loanIDRE.MatchString(b.ID):
+		return fmt.Errorf("borrower_id %q must be 1-64 letters, digits, '.', '_' or '-'", b.ID)
+	case !ibanRE.MatchString(upper(b.VirtualIBAN)):
+		return fmt.Errorf("virtual_iban %q is not an IBAN", b.VirtualIBAN)
+	case b.IBAN != "" && !ibanRE.MatchString(upper(b.IBAN)):
+		return fmt.Errorf("iban %q is not an IBAN", b.IBAN)
+	case len(b.Name) > maxNameBytes:
+		return fmt.Errorf("name has %d bytes, the limit is %d", len(b.Name), maxNameBytes)
 	}
 	return nil
 }

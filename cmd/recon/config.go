@@ -14,6 +14,7 @@ import (
 
 	"github.com/reconhq/recon/auth"
 	"github.com/reconhq/recon/bus"
+	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/ingest"
 )
 
@@ -136,6 +137,19 @@ func ownAccounts() map[string]bool {
 		}
 	}
 	return own
+}
+
+// allocation is RECON_BORROWER_ALLOCATION, the policy for a payment to a
+// borrower's virtual IBAN that names none of their loans.
+func allocation() (string, error) {
+	switch v := os.Getenv("RECON_BORROWER_ALLOCATION"); v {
+	case "", matcher.AllocOldestDue:
+		return matcher.AllocOldestDue, nil
+	case matcher.AllocProRata:
+		return v, nil
+	default:
+		return "", fmt.Errorf("RECON_BORROWER_ALLOCATION=%q: want %s (the default) or %s", v, matcher.AllocOldestDue, matcher.AllocProRata)
+	}
 }
 
 // parse parses the command line, then stops on a malformed environment

@@ -36,7 +36,9 @@ Usage:
 Environment (flags win): RECON_KAFKA_BROKERS, RECON_HTTP_ADDR, RECON_DATA_DIR,
 RECON_CLICKHOUSE_ADDR, RECON_CLICKHOUSE_FLUSH (default 250ms), RECON_ALERTS_CONFIG,
 RECON_INSTANCE, RECON_PARTITIONS,
-RECON_OWN_ACCOUNTS (the lender's own IBANs: transfers between them are neutral).
+RECON_OWN_ACCOUNTS (the lender's own IBANs: transfers between them are neutral),
+RECON_BORROWER_ALLOCATION (oldest-due-first, the default, or pro-rata: a payment to a
+borrower's virtual IBAN that names none of their loans).
 Bank webhooks (POST /v1/bank/webhooks), from the environment only:
 RECON_WEBHOOK_BEARER_TOKENS and/or RECON_WEBHOOK_SECRETS (comma-separated; whsec_...),
 RECON_BANK_API_BASE and RECON_BANK_API_TOKEN (to fetch thin events' transactions),

@@ -105,7 +105,11 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	var view *api.View
 	var matcherSvc *service.Service
 	if want.match {
-		matcherSvc = service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log, OwnAccounts: ownAccounts()}, reg)
+		alloc, err := allocation()
+		if err != nil {
+			return fail("%v", err)
+		}
+		matcherSvc = service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log, OwnAccounts: ownAccounts(), Allocation: alloc}, reg)
 		start("matcher", matcherSvc.Run)
 		// the expected-payments tracker (collect/): settles, rejects, returns collections and disbursements
 		start("expected payments", collect.NewLoop(collect.LoopConfig{Kafka: kc, Log: log}).Run)

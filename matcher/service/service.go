@@ -37,6 +37,10 @@ type Config struct {
 	// OwnAccounts are the lender's own IBANs (upper case, no spaces):
 	// transfers between them book to transit:own-accounts.
 	OwnAccounts map[string]bool
+	// Allocation is the policy for a payment to a borrower's virtual IBAN
+	// that names none of their loans: matcher.AllocOldestDue (default) or
+	// matcher.AllocProRata.
+	Allocation string
 	// Now is the clock; the stages themselves never read one.
 	Now func() time.Time
 }
@@ -73,6 +77,9 @@ func New(cfg Config, reg prometheus.Registerer) *Service {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Allocation == "" {
+		cfg.Allocation = matcher.AllocOldestDue
 	}
 	return &Service{cfg: cfg, loans: matcher.NewLoans(), ready: make(chan struct{}), loaded: make(chan struct{}), m: newMetrics(reg), posters: map[int32]*matcher.Poster{}}
 }
@@ -193,20 +200,23 @@ func (s *Service) catchUpLoans(ctx context.Context) (*kgo.Client, error) {
 		parts[i] = int32(i)
 	}
 	start, records := time.Now(), 0
-	next, err := bus.Replay(ctx, s.cfg.Kafka, schemas.TopicLoans, parts, func(r *kgo.Record) error {
-		records++
-		s.loanRecord(r)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("matcher: load loans: %w", err)
+	from := map[string]map[int32]kgo.Offset{}
+	for _, topic := range []string{schemas.TopicBorrowers, schemas.TopicLoans} {
+		next, err := bus.Replay(ctx, s.cfg.Kafka, topic, parts, func(r *kgo.Record) error {
+			records++
+			s.loanRecord(r)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("matcher: load %s: %w", topic, err)
+		}
+		from[topic] = map[int32]kgo.Offset{}
+		for p, o := range next {
+			from[topic][p] = kgo.NewOffset().At(o)
+		}
 	}
 	s.cfg.Log.Info("loans table caught up", "loans", s.loans.Len(), "records", records, "took", time.Since(start).Round(time.Millisecond))
-	offsets := map[int32]kgo.Offset{}
-	for p, o := range next {
-		offsets[p] = kgo.NewOffset().At(o)
-	}
-	return kgo.NewClient(s.cfg.Kafka.Opts(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{schemas.TopicLoans: offsets}))...)
+	return kgo.NewClient(s.cfg.Kafka.Opts(kgo.ConsumePartitions(from))...)
 }
 
 func (s *Service) tailLoans(ctx context.Context, cl *kgo.Client) error {
@@ -236,6 +246,17 @@ func (s *Service) applyLoan(r *kgo.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.version++
+	if r.Topic == schemas.TopicBorrowers {
+		if r.Value == nil {
+			s.loans.DeleteBorrower(string(r.Key))
+			return nil
+		}
+		var b recon.Borrower
+		if err := bus.Unmarshal(r.Value, &b); err != nil {
+			return fmt.Errorf("%s: %w", bus.Where(r), err)
+		}
+		return s.loans.PutBorrower(b)
+	}
 	if r.Value == nil {
 		s.loans.Delete(string(r.Key))
 		return nil
