@@ -14,8 +14,8 @@ import (
 
 	"github.com/reconhq/recon/auth"
 	"github.com/reconhq/recon/bus"
-	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/ingest"
+	"github.com/reconhq/recon/matcher"
 )
 
 // settings are every flag of the serving commands; environment variables
