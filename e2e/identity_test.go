@@ -56,7 +56,7 @@ func TestIntegrationIdentityAcrossChannels(t *testing.T) {
 	acct := "FR7630001007" + pad(run, 15)
 	vA, vB := "FR7644444444"+pad(run, 15), "FR7655555555"+pad(run, 15)
 	lA, lB := "ID-A-"+run, "ID-B-"+run
-	t.Setenv("RECON_WEBHOOK_BEARER_TOKENS", "tok-"+run)
+	t.Setenv("RECON_WEBHOOK_BEARER_TOKENS", "token-for-e2e-tests-"+run)
 	p := startRecon(t, "run", "--brokers", brokers, "--data-dir", t.TempDir(), "--instance", "e2e-id-"+run)
 
 	p.post("/v1/loans", fmt.Sprintf(`[
@@ -68,7 +68,7 @@ func TestIntegrationIdentityAcrossChannels(t *testing.T) {
 		"virtual_iban":%[3]q,"side":"credit","amount":"250.00","currency":"EUR","status":"booked","booking_date":"2026-11-26",
 		"end_to_end_id":%[4]q}}`, run, acct, vA, e2eID)
 	req, _ := http.NewRequest(http.MethodPost, p.base+"/v1/bank/webhooks", strings.NewReader(hook))
-	req.Header.Set("Authorization", "Bearer tok-"+run)
+	req.Header.Set("Authorization", "Bearer token-for-e2e-tests-"+run)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode/100 != 2 {
@@ -118,5 +118,52 @@ func TestIntegrationIdentityAcrossChannels(t *testing.T) {
 	p.get("/v1/accounts/bank:"+acct+"/balance", &bal)
 	if len(bal.Balances) != 1 || bal.Balances[0].Balance != "530" {
 		t.Fatalf("bank balance %+v, want 530 EUR (250 + 40 + 2 x 120)", bal)
+	}
+}
+
+// TestIntegrationBorrowerAcrossLoans: a borrower with three loans due a
+// month apart pays one transfer of one and a half instalments to their
+// virtual IBAN, reported by a camt.054: the oldest loan is paid, the next
+// half, the last untouched, through recon run's public API.
+func TestIntegrationBorrowerAcrossLoans(t *testing.T) {
+	brokers, _ := services(t)
+	run := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
+	acct := "FR7630001007" + pad(run, 15)
+	viban := "FR7666666666" + pad(run, 15)
+	bid := "B-" + run
+	p := startRecon(t, "run", "--brokers", brokers, "--data-dir", t.TempDir(), "--instance", "e2e-b-"+run)
+
+	p.post("/v1/borrowers", fmt.Sprintf(`{"borrower_id":%q,"name":"SARL Boulangerie","virtual_iban":%q}`, bid, viban))
+	var loans []string
+	for i, due := range []string{"2026-09-05", "2026-10-05", "2026-11-05"} {
+		id := fmt.Sprintf("BL%d-%s", i+1, run)
+		loans = append(loans, id)
+		p.post("/v1/loans", fmt.Sprintf(`{"loan_id":%q,"borrower_id":%q,"currency":"EUR","principal":"180.00",
+			"schedule":[{"due_date":%q,"principal":"180.00","interest":"18.00","fees":"2.00"}]}`, id, bid, due))
+	}
+	file := camtDoc("054", "NB-"+run, acct, []camtEntryRefs{{amount: "300.00", acctsvcr: "B-REF-" + run, e2e: "B-E2E-" + run, vIBAN: viban}})
+	resp, err := http.Post(p.base+"/v1/bank/files?name=b.xml", "application/xml", strings.NewReader(file))
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST camt.054: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	want := map[string]string{loans[0]: "200", loans[1]: "100", loans[2]: "0"}
+	eventually(t, 60*time.Second, "one and a half instalments, oldest due first", func() (bool, string) {
+		ok, got := true, ""
+		for id, paid := range want {
+			var l loanView
+			p.get("/v1/loans/"+id, &l)
+			got += fmt.Sprintf("%s paid %s; ", id, l.Paid)
+			ok = ok && l.Paid == paid
+		}
+		return ok, got
+	})
+	var b struct {
+		Loans  []struct{ LoanID string `json:"loan_id"` }
+		Totals []struct{ Currency, Paid, Outstanding, Credit string }
+	}
+	if code := p.get("/v1/borrowers/"+bid, &b); code != http.StatusOK || len(b.Loans) != 3 || len(b.Totals) != 1 ||
+		b.Totals[0].Paid != "300" || b.Totals[0].Outstanding != "300" || b.Totals[0].Credit != "0" {
+		t.Fatalf("GET /v1/borrowers/%s: %d %+v", bid, code, b)
 	}
 }
