@@ -169,6 +169,9 @@ var Migrations = []Migration{
 		"DROP TABLE IF EXISTS {db}.statement_breaks",
 		"CREATE VIEW {db}.statement_breaks AS" + statementBreaksV3,
 	}},
+	{Version: 4, Name: "borrowers", Statements: []string{
+		"ALTER TABLE {db}.ledger_postings ADD COLUMN borrower_id String DEFAULT '' AFTER loan_id",
+	}},
 }
 
 var dbNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)

@@ -36,7 +36,7 @@ var (
 		"reason", "amount", "currency", "direction", "booking_date", "decided_at",
 		"entry_ids")}
 	tableLedgerPostings = table{name: "ledger_postings", index: "posting_index", columns: cols(
-		"entry_id", "entry_kind", "loan_id", "transaction_id", "effective_date",
+		"entry_id", "entry_kind", "loan_id", "borrower_id", "transaction_id", "effective_date",
 		"booked_at", "note", "sequence", "prev_hash", "hash", "posting_index",
 		"account", "side", "amount", "currency")}
 	tableStatements = table{name: "statements", index: "0", columns: cols(
@@ -224,7 +224,7 @@ func matchColumns(rows []MatchRow) []any {
 func postingColumns(rows []PostingRow) []any {
 	n := len(rows)
 	var (
-		str       = make([][]string, 10)
+		str       = make([][]string, 11)
 		effective = make([]*time.Time, 0, n)
 		booked    = make([]time.Time, 0, n)
 		sequence  = make([]int64, 0, n)
@@ -254,6 +254,7 @@ func postingColumns(rows []PostingRow) []any {
 		str[7] = append(str[7], r.Account)
 		str[8] = append(str[8], string(r.Side))
 		str[9] = append(str[9], r.Currency)
+		str[10] = append(str[10], e.BorrowerID)
 		effective = append(effective, lastDate)
 		booked = append(booked, e.BookedAt)
 		sequence = append(sequence, e.Sequence)
@@ -261,7 +262,7 @@ func postingColumns(rows []PostingRow) []any {
 		amount = append(amount, r.Amount)
 		k.add(r.Source)
 	}
-	return append([]any{str[0], str[1], str[2], str[3], effective,
+	return append([]any{str[0], str[1], str[2], str[10], str[3], effective,
 		booked, str[4], sequence, str[5], str[6], index,
 		str[7], str[8], amount, str[9]}, k.columns()...)
 }
