@@ -271,7 +271,11 @@ func (p *producer) record(t recon.BankTransaction, now time.Time) *kgo.Record {
 	if err != nil {
 		panic("bench: marshal: " + err.Error())
 	}
-	return bus.Event{Topic: p.topic, Key: recon.PartitionKey(t), Type: schemas.TypeBankTransaction, ID: t.ID + "@" + t.Source, Source: "recon-bench/" + t.Source, Time: now, Value: v, Partition: -1}.Record(p.n)
+	key := t.ID // the bare relay forwards keys: its latency is measured by transaction id
+	if p.topic == schemas.TopicBankTransactions {
+		key = recon.PartitionKey(t) // recon's own key: all sightings of a movement meet in one partition
+	}
+	return bus.Event{Topic: p.topic, Key: key, Type: schemas.TypeBankTransaction, ID: t.ID + "@" + t.Source, Source: "recon-bench/" + t.Source, Time: now, Value: v, Partition: -1}.Record(p.n)
 }
 
 func (p *producer) cb(_ *kgo.Record, err error) {
