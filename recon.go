@@ -205,6 +205,25 @@ type Instalment struct {
 	Fees      decimal.Decimal `json:"fees"`
 }
 
+// Audit records a change to what recon holds that a person asked for (a
+// loan's terms amended, a virtual IBAN re-assigned): who, why, from when,
+// and the terms before and after, without personal data. It is kept on the
+// audit topic for ever.
+type Audit struct {
+	ID            string    `json:"id"`
+	Kind          string    `json:"kind"`
+	Subject       string    `json:"subject"`
+	Before        *Loan     `json:"before,omitempty"`
+	After         *Loan     `json:"after,omitempty"`
+	Reason        string    `json:"reason"`
+	Actor         string    `json:"actor"`
+	EffectiveDate Date      `json:"effective_date"`
+	At            time.Time `json:"at"`
+}
+
+// Kinds of audit records.
+const AuditLoanAmended = "loan-amended"
+
 // Borrower is a lender's client: one virtual IBAN for all their loans. On
 // a loan it carries only the personal data (name, IBAN), which never
 // enters the hash-chained journal; the journal names a borrower by ID.

@@ -32,18 +32,20 @@ type View struct {
 	// borrowers and each borrower's loans (sorted ids)
 	borrowers map[string]recon.Borrower
 	loansOf   map[string][]string
-	posters   map[int32]*matcher.Poster
-	entries   int64
-	verifier  map[int32]*ledger.Verifier
-	broken    error
-	log       *slog.Logger
-	caught    chan struct{}
-	byLoan    map[string][]recon.Entry // journal entries touching each loan, in journal order (entries.go)
+	// holders: virtual IBAN → who claims it (loan ids, "borrower/<id>")
+	holders  map[string][]string
+	posters  map[int32]*matcher.Poster
+	entries  int64
+	verifier map[int32]*ledger.Verifier
+	broken   error
+	log      *slog.Logger
+	caught   chan struct{}
+	byLoan   map[string][]recon.Entry // journal entries touching each loan, in journal order (entries.go)
 }
 
 // NewView returns an empty view.
 func NewView(log *slog.Logger) *View {
-	return &View{book: ledger.NewBook(), loans: map[string]recon.Loan{}, borrowers: map[string]recon.Borrower{}, loansOf: map[string][]string{}, posters: map[int32]*matcher.Poster{},
+	return &View{book: ledger.NewBook(), loans: map[string]recon.Loan{}, borrowers: map[string]recon.Borrower{}, loansOf: map[string][]string{}, holders: map[string][]string{}, posters: map[int32]*matcher.Poster{},
 		verifier: map[int32]*ledger.Verifier{}, log: log, caught: make(chan struct{}), byLoan: map[string][]recon.Entry{}}
 }
 
@@ -72,6 +74,9 @@ func (v *View) Run(ctx context.Context, kafka bus.Config) error {
 func (v *View) apply(r *kgo.Record) {
 	switch r.Topic {
 	case schemas.TopicBorrowers:
+		if old, ok := v.borrowers[string(r.Key)]; ok {
+			v.unhold(old.VirtualIBAN, matcher.BorrowerKey(old.ID))
+		}
 		if r.Value == nil {
 			delete(v.borrowers, string(r.Key))
 			return
@@ -79,10 +84,14 @@ func (v *View) apply(r *kgo.Record) {
 		var b recon.Borrower
 		if err := bus.Unmarshal(r.Value, &b); err == nil {
 			v.borrowers[b.ID] = b
+			v.hold(b.VirtualIBAN, matcher.BorrowerKey(b.ID))
 		}
 	case schemas.TopicLoans:
-		if old, ok := v.loans[string(r.Key)]; ok && old.BorrowerID != "" {
-			v.loansOf[old.BorrowerID] = slices.DeleteFunc(v.loansOf[old.BorrowerID], func(id string) bool { return id == old.LoanID })
+		if old, ok := v.loans[string(r.Key)]; ok {
+			v.unhold(old.VirtualIBAN, old.LoanID)
+			if old.BorrowerID != "" {
+				v.loansOf[old.BorrowerID] = slices.DeleteFunc(v.loansOf[old.BorrowerID], func(id string) bool { return id == old.LoanID })
+			}
 		}
 		if r.Value == nil {
 			delete(v.loans, string(r.Key))
@@ -90,6 +99,7 @@ func (v *View) apply(r *kgo.Record) {
 		}
 		if l, err := recon.DecodeLoan(r.Value); err == nil {
 			v.loans[l.LoanID] = l
+			v.hold(l.VirtualIBAN, l.LoanID)
 			if l.BorrowerID != "" {
 				ids := v.loansOf[l.BorrowerID]
 				if i, found := slices.BinarySearch(ids, l.LoanID); !found {
@@ -237,6 +247,41 @@ func (v *View) Borrower(id string) (BorrowerSummary, bool) {
 		s.Totals = append(s.Totals, *byCcy[c])
 	}
 	return s, true
+}
+
+func (v *View) hold(viban, holder string) {
+	if viban = recon.NormalizeIBAN(viban); viban != "" && !slices.Contains(v.holders[viban], holder) {
+		v.holders[viban] = append(v.holders[viban], holder)
+	}
+}
+
+func (v *View) unhold(viban, holder string) {
+	viban = recon.NormalizeIBAN(viban)
+	if hs := slices.DeleteFunc(v.holders[viban], func(h string) bool { return h == holder }); len(hs) > 0 {
+		v.holders[viban] = hs
+	} else {
+		delete(v.holders, viban)
+	}
+}
+
+// Holder names who holds a virtual IBAN (a loan id, or "borrower/<id>";
+// the first claimant when it is contested).
+func (v *View) Holder(viban string) (string, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	hs := v.holders[recon.NormalizeIBAN(viban)]
+	if len(hs) == 0 {
+		return "", false
+	}
+	return hs[0], true
+}
+
+// LoanRecord is a loan as last published.
+func (v *View) LoanRecord(id string) (recon.Loan, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	l, ok := v.loans[id]
+	return l, ok
 }
 
 // RouteKey is the key a loan's routed records go by: its borrower's when

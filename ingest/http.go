@@ -29,6 +29,7 @@ const (
 func (in *Ingest) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/loans", in.handleLoans)
 	mux.HandleFunc("POST /v1/borrowers", in.handleBorrowers)
+	mux.HandleFunc("PUT /v1/loans/{loan_id}", in.handleAmend) // registry.go
 	mux.HandleFunc("POST /v1/bank/transactions", in.handleTransactions)
 	mux.HandleFunc("POST /v1/bank/files", in.handleFile)
 	mux.HandleFunc("POST /v1/bank/webhooks", in.handleWebhook) // 503 until EnableWebhooks
@@ -228,7 +229,10 @@ func countOf(v any) int {
 func (in *Ingest) fail(w http.ResponseWriter, r *http.Request, endpoint string, err error) {
 	var ie *InputError
 	var be *BodyError
+	var ce *ConflictError
 	switch {
+	case errors.As(err, &ce):
+		in.reply(w, endpoint, http.StatusConflict, map[string]string{"error": ce.Error()})
 	case errors.As(err, &be):
 		in.reply(w, endpoint, be.Code, map[string]string{"error": be.Reason})
 	case errors.As(err, &ie):

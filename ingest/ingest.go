@@ -41,6 +41,10 @@ type Ingest struct {
 	SpoolQuotaBytes int64
 	// Files bounds how a file is published (set before the first file).
 	Files FileConfig
+	// Known answers what was published before (the API view): a second
+	// claim on a virtual IBAN, or a loan posted again with other terms, is
+	// a 409 (registry.go).
+	Known Known
 	// MaxRecordBytes is the largest record produced (0: DefaultMaxRecordBytes);
 	// a larger one is refused as bad input, never retried.
 	MaxRecordBytes int
@@ -116,11 +120,19 @@ func (in *Ingest) deadLetterRecord(dl recon.DeadLetter) bus.Event {
 // as Transactions.
 func (in *Ingest) Loans(ctx context.Context, loans []recon.Loan) error {
 	evs := make([]bus.Event, 0, len(loans))
+	claims := map[string]string{}
 	for i, l := range loans {
 		if err := ValidateLoan(l); err != nil {
 			return &InputError{Where: fmt.Sprintf("loan[%d]", i), Reason: err.Error()}
 		}
 		l.VirtualIBAN = recon.NormalizeIBAN(l.VirtualIBAN)
+		where := fmt.Sprintf("loan[%d] (loan_id %q)", i, l.LoanID)
+		if err := in.checkTerms(where, l); err != nil {
+			return err
+		}
+		if err := in.checkClaim(where, l.VirtualIBAN, l.LoanID, claims); err != nil {
+			return err
+		}
 		v, _ := bus.Marshal(l)
 		ev := bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: "loan-" + l.LoanID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1}
 		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
@@ -135,11 +147,15 @@ func (in *Ingest) Loans(ctx context.Context, loans []recon.Loan) error {
 // topic (IBANs normalized: upper case, no spaces).
 func (in *Ingest) Borrowers(ctx context.Context, bs []recon.Borrower) error {
 	evs := make([]bus.Event, 0, len(bs))
+	claims := map[string]string{}
 	for i, b := range bs {
 		if err := ValidateBorrower(b); err != nil {
 			return &InputError{Where: fmt.Sprintf("borrower[%d]", i), Reason: err.Error()}
 		}
 		b.VirtualIBAN, b.IBAN = recon.NormalizeIBAN(b.VirtualIBAN), recon.NormalizeIBAN(b.IBAN)
+		if err := in.checkClaim(fmt.Sprintf("borrower[%d] (borrower_id %q)", i, b.ID), b.VirtualIBAN, "borrower/"+b.ID, claims); err != nil {
+			return err
+		}
 		v, _ := bus.Marshal(b)
 		ev := bus.Event{Topic: schemas.TopicBorrowers, Key: b.ID, Type: schemas.TypeBorrower, ID: "borrower-" + b.ID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1}
 		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {

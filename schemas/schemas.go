@@ -13,6 +13,9 @@ const (
 	// virtual IBAN, which serves all their loans. Read whole by every
 	// matcher, like the loans.
 	TopicBorrowers = "recon.borrowers.v1"
+	// TopicAudit keeps, for ever, the changes people asked for (a loan's
+	// terms amended, a virtual IBAN re-assigned), keyed by their subject.
+	TopicAudit = "recon.audit.v1"
 	// TopicBankTransactions carries normalized bank transactions, returns and
 	// status reports, keyed by the transaction's identity key, so every
 	// sighting of the same money meets in one partition.
@@ -61,6 +64,7 @@ type Topic struct {
 var Topics = []Topic{
 	{Name: TopicLoans, Compacted: true, RetainForever: true},
 	{Name: TopicBorrowers, Compacted: true, RetainForever: true},
+	{Name: TopicAudit, RetainForever: true},
 	{Name: TopicBankTransactions, RetainForever: true},
 	{Name: TopicStatements, RetainForever: true},
 	{Name: TopicRouted},
@@ -89,6 +93,7 @@ const (
 const (
 	TypeLoan            = "dev.recon.loan.v1"
 	TypeBorrower        = "dev.recon.borrower.v1"
+	TypeAudit           = "dev.recon.audit.v1"
 	TypeBankTransaction = "dev.recon.bank-transaction.v1"
 	TypeReturn          = "dev.recon.return.v1"
 	TypeStatusReport    = "dev.recon.status-report.v1"

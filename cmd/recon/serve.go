@@ -122,6 +122,7 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	if want.ingest {
 		in := ingest.New(producer, kc, ingest.NewMetrics(reg))
 		in.SpoolDir = filepath.Join(s.dataDir, "dead-letters")
+		in.Known = ingest.Known{Loan: view.LoanRecord, Holder: view.Holder}
 		if err := in.LoadFiles(ctx); err != nil {
 			log.Warn("files published before are not remembered (identity keys still prevent double posting)", "err", err)
 		}
