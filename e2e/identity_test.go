@@ -159,7 +159,9 @@ func TestIntegrationBorrowerAcrossLoans(t *testing.T) {
 		return ok, got
 	})
 	var b struct {
-		Loans  []struct{ LoanID string `json:"loan_id"` }
+		Loans []struct {
+			LoanID string `json:"loan_id"`
+		}
 		Totals []struct{ Currency, Paid, Outstanding, Credit string }
 	}
 	if code := p.get("/v1/borrowers/"+bid, &b); code != http.StatusOK || len(b.Loans) != 3 || len(b.Totals) != 1 ||
