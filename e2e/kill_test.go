@@ -376,8 +376,12 @@ func TestIntegrationMatcherKilled(t *testing.T) {
 	// independent checks on Kafka, read committed
 	sightings := map[string]int{}
 	replayAll(t, kc, schemas.TopicBankTransactions, func(r *kgo.Record) {
-		if ids[string(r.Key)] {
-			sightings[string(r.Key)]++
+		var bt struct {
+			ID string `json:"id"`
+		}
+		// keyed by account (recon.PartitionKey): the identity is the value's id
+		if json.Unmarshal(r.Value, &bt) == nil && ids[bt.ID] {
+			sightings[bt.ID]++
 		}
 	})
 	decisions := readDecisions(t, kc, ids)
