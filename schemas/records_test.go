@@ -163,6 +163,24 @@ func TestWhatTheReaderEmitsValidates(t *testing.T) {
 // payment of a loan, a parked item with its transaction), statement proofs
 // — validates.
 func TestWhatTheMatcherWritesValidates(t *testing.T) {
+	entries, decisions, brk := matcherRecords(t)
+	v := loadValidator(t, schemas.TopicLedgerEntries)
+	for _, e := range entries {
+		checkValue(t, v, "entry "+e.ID, e)
+	}
+	v = loadValidator(t, schemas.TopicMatches)
+	for _, d := range decisions {
+		checkValue(t, v, "decision "+d.TransactionID+" "+string(d.Outcome), d)
+	}
+	checkValue(t, loadValidator(t, schemas.TopicReconciliation), "chain break", brk)
+}
+
+// matcherRecords runs transactions through the matcher's router and poster
+// (a payment of a loan, money for no loan parked with its item, a second
+// sighting, a pending one), seals the entries as the ledger does, and
+// proves a statement's chaining.
+func matcherRecords(t *testing.T) ([]recon.Entry, []recon.Decision, recon.Break) {
+	t.Helper()
 	loans := matcher.NewLoans()
 	if err := loans.Put(recon.Loan{LoanID: "L-1", VirtualIBAN: virtualIBAN, Currency: "EUR", Principal: dec("1000"),
 		Schedule: []recon.Instalment{{DueDate: "2026-04-01", Principal: dec("250"), Interest: dec("12.5")}}}); err != nil {
@@ -198,17 +216,8 @@ func TestWhatTheMatcherWritesValidates(t *testing.T) {
 		t.Fatalf("%d entries and %d decisions: the cases did not reach the matcher's paths", len(entries), len(decisions))
 	}
 	if !slices.ContainsFunc(entries, func(e recon.Entry) bool { return e.Item != nil }) {
-		t.Error("no suspense entry with its item")
+		t.Fatal("no suspense entry with its item")
 	}
-	v := loadValidator(t, schemas.TopicLedgerEntries)
-	for _, e := range entries {
-		checkValue(t, v, "entry "+e.ID, e)
-	}
-	v = loadValidator(t, schemas.TopicMatches)
-	for _, d := range decisions {
-		checkValue(t, v, "decision "+d.TransactionID+" "+string(d.Outcome), d)
-	}
-
 	opening := dec("100")
 	st := recon.Statement{Type: recon.TypeStatement, ID: "MSG-2/STMT-2", Source: "camt053", MessageID: "MSG-2", AccountIBAN: lenderIBAN,
 		ToDate: "2026-04-30", Currency: "EUR", OpeningBalance: &opening, BalanceCheck: "ok"}
@@ -216,7 +225,7 @@ func TestWhatTheMatcherWritesValidates(t *testing.T) {
 	if b == nil {
 		t.Fatal("no chain break")
 	}
-	checkValue(t, loadValidator(t, schemas.TopicReconciliation), "chain break", *b)
+	return entries, decisions, *b
 }
 
 // Records no code path here builds (alerts, expected payments with every
