@@ -8,14 +8,14 @@ SERVICES := deploy/local/services.sh
 RECON_FIXTURES ?= $(firstword $(wildcard $(abspath ../shared/fixtures) /work/shared/fixtures) $(abspath ../shared/fixtures))
 export RECON_FIXTURES
 
-.PHONY: run test test-unit test-integration services-up services-down bench fuzz vet chaos
+.PHONY: run test test-unit test-examples test-integration services-up services-down bench fuzz vet chaos
 
 ## run: the whole pipeline in one process on an embedded broker, with the shipped demo
 run:
 	$(GO) run ./cmd/recon run --demo
 
 ## test: unit tests, then real Kafka + ClickHouse (installed and started here) and the integration suite
-test: vet test-unit test-integration
+test: vet test-unit test-examples test-integration
 
 ## vet: go vet, gofmt, staticcheck (its checks: staticcheck.conf) and a tidy go.mod, in both modules:
 ## the root and deploy/ (the deployment validators, whose Kubernetes and Prometheus dependencies
@@ -33,6 +33,13 @@ vet:
 test-unit:
 	$(GO) test -count=1 -timeout 15m ./...
 	cd deploy && $(GO) test -count=1 -timeout 5m ./...
+
+## test-examples: the Python example producer (examples/python) against vectors Go writes and the
+## JSON Schemas of schemas/json, in a virtualenv its setup.sh makes (pinned pytest and jsonschema
+## from PyPI). Fails, never skips, without python3.
+test-examples:
+	examples/python/setup.sh
+	cd examples/python && $${RECON_PY_VENV:-.venv}/bin/python -m pytest -q -p no:cacheprovider
 
 test-integration:
 	$(SERVICES) reset
