@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -86,8 +87,16 @@ type Workload struct {
 
 // LoanID, VirtualIBAN and MandateID name loan i of run.
 func LoanID(run string, i int) string      { return "L" + run + "-" + strconv.Itoa(i) }
-func VirtualIBAN(run string, i int) string { return fmt.Sprintf("DE00%s%010d", run, i) }
+func VirtualIBAN(run string, i int) string { return iban(run, '1', i) }
 func MandateID(run string, i int) string   { return "M" + run + "-" + strconv.Itoa(i) }
+
+// iban is an IBAN of run (German length: the run id left-padded with
+// zeros to 8 characters, a kind, 9 digits of n), check digits computed so
+// that ingest would take it: kind '0' is the lender's account, '1' a
+// loan's virtual IBAN, 'X' a virtual IBAN no loan holds.
+func iban(run string, kind byte, n int) string {
+	return recon.IBANFor("DE", strings.Repeat("0", 8-len(run))+run+fmt.Sprintf("%c%09d", kind, n))
+}
 
 // TxnPrefix starts every transaction id of run.
 func TxnPrefix(run string) string { return "bt_" + run + "_" }
@@ -120,7 +129,7 @@ func (w *Workload) Loan(i int) recon.Loan {
 	principal, inst := loanTerms(w.Cfg.Seed, i)
 	l := recon.Loan{LoanID: LoanID(w.Cfg.Run, i), VirtualIBAN: VirtualIBAN(w.Cfg.Run, i), Currency: "EUR",
 		Principal: cents(principal), MandateID: MandateID(w.Cfg.Run, i),
-		Borrower: &recon.Borrower{Name: "Borrower " + strconv.Itoa(i), IBAN: fmt.Sprintf("FR76%023d", i)}}
+		Borrower: &recon.Borrower{Name: "Borrower " + strconv.Itoa(i), IBAN: recon.IBANFor("FR", fmt.Sprintf("%023d", i))}}
 	for k, in := range inst {
 		l.Schedule = append(l.Schedule, recon.Instalment{DueDate: recon.Date(fmt.Sprintf("2026-%02d-05", k+1)),
 			Principal: cents(in.principal), Interest: cents(in.interest), Fees: cents(in.fees)})
@@ -139,10 +148,10 @@ func owed(seed uint64, i int) int64 {
 
 // Generate makes the workload of cfg.
 func Generate(cfg GenConfig) (*Workload, error) {
-	if cfg.Loans < 1 || cfg.Events < 1 || cfg.Run == "" {
-		return nil, fmt.Errorf("bench: need at least one loan and one event and a run id (loans %d, events %d)", cfg.Loans, cfg.Events)
+	if cfg.Loans < 1 || cfg.Loans >= 1e9 || cfg.Events < 1 || cfg.Events >= 1e9 || cfg.Run == "" || len(cfg.Run) > 8 {
+		return nil, fmt.Errorf("bench: need 1 to 10^9-1 loans and events and a run id of 1 to 8 characters (loans %d, events %d, run %q)", cfg.Loans, cfg.Events, cfg.Run)
 	}
-	w := &Workload{Cfg: cfg, Account: fmt.Sprintf("DE99%s%010d", cfg.Run, 0), Events: make([]Event, 0, cfg.Events)}
+	w := &Workload{Cfg: cfg, Account: iban(cfg.Run, '0', 0), Events: make([]Event, 0, cfg.Events)}
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	net := map[int]int64{}    // per loan: money in minus returns
 	nextInst := map[int]int{} // next instalment each loan pays
@@ -204,10 +213,12 @@ func Generate(cfg GenConfig) (*Workload, error) {
 			t.RemittanceInfo = "loan " + LoanID(cfg.Run, loan) + " instalment"
 		case KindCreditorRef:
 			amount = instalment(loan)
-			t.CreditorReference = "RF18" + LoanID(cfg.Run, loan)
+			// The lender's own reference: a loan id is not an RF body
+			// (its '-'), and an RF whose check fails is only text.
+			t.CreditorReference = LoanID(cfg.Run, loan)
 		case KindUnknown:
 			amount = 1000 + int64(r.IntN(50000))
-			t.VirtualIBAN = fmt.Sprintf("DE00%sX%09d", cfg.Run, n)
+			t.VirtualIBAN = iban(cfg.Run, 'X', n)
 			ex.Suspense++
 			ex.SuspenseSum += amount
 			loan = -1

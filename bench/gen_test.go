@@ -2,6 +2,7 @@ package bench
 
 import (
 	"testing"
+	"time"
 
 	"github.com/reconhq/recon"
 )
@@ -97,7 +98,7 @@ func TestGenerateMix(t *testing.T) {
 }
 
 func TestGenerateRefusesEmpty(t *testing.T) {
-	for _, cfg := range []GenConfig{{Run: "X", Loans: 0, Events: 1}, {Run: "X", Loans: 1, Events: 0}, {Loans: 1, Events: 1}} {
+	for _, cfg := range []GenConfig{{Run: "X", Loans: 0, Events: 1}, {Run: "X", Loans: 1, Events: 0}, {Loans: 1, Events: 1}, {Run: "B12345678", Loans: 1, Events: 1}} {
 		if _, err := Generate(cfg); err == nil {
 			t.Errorf("%+v: no error", cfg)
 		}
@@ -115,6 +116,36 @@ func TestLoanScheduleSumsToOwed(t *testing.T) {
 		}
 		if sum != owed(3, i) || principal != l.Principal.Shift(2).IntPart() {
 			t.Fatalf("loan %d: schedule sums to %d (principal %d), owed %d, principal %s", i, sum, principal, owed(3, i), l.Principal)
+		}
+	}
+}
+
+// The workload's IBANs are ones ingest accepts (the bench's front door may
+// go through it), and the lender's account is no loan's virtual IBAN.
+func TestGeneratedIBANsAreValid(t *testing.T) {
+	for _, run := range []string{"X", "T1", RunID(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))} {
+		w, err := Generate(GenConfig{Seed: 11, Run: run, Loans: 200, Events: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(what, iban string) {
+			if err := recon.ValidIBAN(iban); iban != "" && err != nil {
+				t.Fatalf("run %s: %s %s: %v", run, what, iban, err)
+			}
+		}
+		check("account", w.Account)
+		for i := range 200 {
+			l := w.Loan(i)
+			check("virtual IBAN", l.VirtualIBAN)
+			check("borrower IBAN", l.Borrower.IBAN)
+			if l.VirtualIBAN == w.Account {
+				t.Fatalf("run %s: loan %d's virtual IBAN is the lender's account", run, i)
+			}
+		}
+		for _, e := range w.Events {
+			check("event account", e.Txn.AccountIBAN)
+			check("event virtual IBAN", e.Txn.VirtualIBAN)
+			check("event counterparty", e.Txn.CounterpartyIBAN)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/reconhq/recon"
 )
 
 func TestGenerateIsSeeded(t *testing.T) {
@@ -71,4 +73,22 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(bytes.TrimRight(p, "\n")))
 	return len(p), nil
+}
+
+// The workload's IBANs are ones ingest accepts.
+func TestGeneratedIBANsAreValid(t *testing.T) {
+	w := Generate(7, "000000002", 10, 500)
+	if err := recon.ValidIBAN(w.Acct); err != nil {
+		t.Fatalf("account %s: %v", w.Acct, err)
+	}
+	for _, l := range w.Loans {
+		if err := recon.ValidIBAN(l.VirtualIBAN); err != nil {
+			t.Errorf("loan %s: %s: %v", l.LoanID, l.VirtualIBAN, err)
+		}
+	}
+	for _, s := range w.Sightings {
+		if v := s.T.VirtualIBAN; v != "" && recon.ValidIBAN(v) != nil {
+			t.Errorf("sighting: virtual IBAN %s: %v", v, recon.ValidIBAN(v))
+		}
+	}
 }

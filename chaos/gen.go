@@ -83,9 +83,9 @@ func pad(s string, n int) string {
 // in a seeded random order. run (digits) makes every id unique to the run.
 func Generate(seed uint64, run string, nLoans, nTxns int) *Workload {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	w := &Workload{Run: run, Acct: "FR76" + pad(run, 9) + "00000000000000", Owed: map[string]decimal.Decimal{},
+	w := &Workload{Run: run, Acct: recon.IBANFor("FR", pad(run, 9)+"00000000000000"), Owed: map[string]decimal.Decimal{},
 		Credited: map[string]decimal.Decimal{}, Unknown: map[string]decimal.Decimal{}}
-	vIBAN := func(kind, i int) string { return fmt.Sprintf("FR76%s%d%013d", pad(run, 9), kind, i) }
+	vIBAN := func(kind, i int) string { return recon.IBANFor("FR", fmt.Sprintf("%s%d%013d", pad(run, 9), kind, i)) }
 	cents := func(lo, hi int) decimal.Decimal { return decimal.New(int64(lo*100+rng.IntN((hi-lo)*100)), -2) }
 	for i := range nLoans {
 		l := recon.Loan{LoanID: fmt.Sprintf("C%s-%d", run, i), VirtualIBAN: vIBAN(1, i), Currency: "EUR", Principal: cents(500, 3000)}

@@ -102,6 +102,8 @@ func (o *Options) validate() error {
 	switch {
 	case c.Name == "" || c.IBAN == "" || c.ID == "":
 		return errors.New("collect: creditor name, IBAN and creditor identifier are required")
+	case recon.ValidIBAN(c.IBAN) != nil:
+		return fmt.Errorf("collect: creditor IBAN is not an IBAN: %w", recon.ValidIBAN(c.IBAN))
 	case c.Scheme != "" && c.Scheme != "CORE" && c.Scheme != "B2B":
 		return fmt.Errorf("collect: scheme %q: want CORE or B2B", c.Scheme)
 	case !o.DueBy.Valid():
@@ -245,6 +247,8 @@ func collectable(l recon.Loan) string {
 		return "no mandate_signed_on (the mandate's signature date is required)"
 	case l.Borrower == nil || l.Borrower.IBAN == "":
 		return "no borrower IBAN to debit"
+	case recon.ValidIBAN(l.Borrower.IBAN) != nil:
+		return "the borrower IBAN to debit is not an IBAN: " + recon.ValidIBAN(l.Borrower.IBAN).Error()
 	}
 	return ""
 }

@@ -285,3 +285,41 @@ func TestIntegrationSchemaValid(t *testing.T) {
 		}
 	}
 }
+
+// recon never writes an IBAN that fails its check into a file for the
+// bank: the lender's own IBAN refuses the whole file, a borrower's skips
+// the loan with the reason.
+func TestInvalidIBANsAreNotWritten(t *testing.T) {
+	bad := creditor
+	bad.IBAN = "FR7630004000031234567890134" // two digits swapped
+	if _, err := Collections(testLoans(), nil, Options{Creditor: bad, DueBy: "2026-12-31", Today: "2026-11-27"}); err == nil || !strings.Contains(err.Error(), "creditor IBAN is not an IBAN") {
+		t.Errorf("pain.008 with a bad creditor IBAN: %v", err)
+	}
+	if _, err := Disbursements(testLoans(), nil, DisburseOptions{Debtor: bad.Account, Today: "2026-11-27"}); err == nil || !strings.Contains(err.Error(), "lender's IBAN is not an IBAN") {
+		t.Errorf("pain.001 with a bad debtor IBAN: %v", err)
+	}
+	loans := testLoans()[:2]
+	loans[1].Borrower = &recon.Borrower{Name: "B", IBAN: "FR76 3000 6000 0112 3456 7890 198"}
+	c, err := Collections(loans, nil, Options{Creditor: creditor, DueBy: "2026-12-31", Today: "2026-11-27"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Disbursements(loans, nil, DisburseOptions{Debtor: creditor.Account, Today: "2026-11-27"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []Batch{c, d} {
+		for _, it := range b.Items {
+			if it.LoanID == "L2" {
+				t.Errorf("%s: L2's bad borrower IBAN was written", it.ID)
+			}
+		}
+		found := false
+		for _, s := range b.Skipped {
+			found = found || s.LoanID == "L2" && strings.Contains(s.Reason, "is not an IBAN")
+		}
+		if !found || bytes.Contains(b.XML, []byte("FR7630006000011234567890198")) {
+			t.Errorf("L2 not skipped for its borrower IBAN: %+v", b.Skipped)
+		}
+	}
+}

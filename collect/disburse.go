@@ -37,6 +37,8 @@ func (o *DisburseOptions) validate() error {
 	switch {
 	case o.Debtor.Name == "" || o.Debtor.IBAN == "":
 		return errors.New("disburse: the lender's account name and IBAN are required")
+	case recon.ValidIBAN(o.Debtor.IBAN) != nil:
+		return fmt.Errorf("disburse: the lender's IBAN is not an IBAN: %w", recon.ValidIBAN(o.Debtor.IBAN))
 	case !o.Today.Valid():
 		return fmt.Errorf("disburse: today %q is not a date", o.Today)
 	case o.RequestedDate != "" && !o.RequestedDate.Valid():
@@ -90,6 +92,8 @@ func Disbursements(loans []recon.Loan, known []recon.Expected, o DisburseOptions
 			why = "currency " + l.Currency + ": SEPA transfers are in EUR only"
 		case l.Borrower == nil || l.Borrower.IBAN == "":
 			why = "no borrower IBAN to pay"
+		case recon.ValidIBAN(l.Borrower.IBAN) != nil:
+			why = "the borrower IBAN to pay is not an IBAN: " + recon.ValidIBAN(l.Borrower.IBAN).Error()
 		}
 		if why != "" {
 			b.Skipped = append(b.Skipped, Skip{LoanID: l.LoanID, Reason: why})

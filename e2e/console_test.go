@@ -79,8 +79,8 @@ func TestIntegrationConsole(t *testing.T) {
 		}
 	}
 
-	acct := "FR7630001007" + pad(run, 15)
-	vLoan, vUnknown := "FR7644444444"+pad(run, 15), "FR7655555555"+pad(run, 15)
+	acct := iban("FR", "30001007"+pad(run, 15))
+	vLoan, vUnknown := iban("FR", "44444444"+pad(run, 15)), iban("FR", "55555555"+pad(run, 15))
 	loan := "CONSOLE-" + run
 	if code, body := authed(t, "POST", p.base+"/v1/loans", feedToken, fmt.Sprintf(
 		`{"loan_id":%q,"virtual_iban":%q,"currency":"EUR","principal":"900.00"}`, loan, vLoan)); code != http.StatusAccepted {

@@ -53,8 +53,8 @@ func camtDoc(kind, msgID, acct string, entries []camtEntryRefs) string {
 func TestIntegrationIdentityAcrossChannels(t *testing.T) {
 	brokers, _ := services(t)
 	run := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
-	acct := "FR7630001007" + pad(run, 15)
-	vA, vB := "FR7644444444"+pad(run, 15), "FR7655555555"+pad(run, 15)
+	acct := iban("FR", "30001007"+pad(run, 15))
+	vA, vB := iban("FR", "44444444"+pad(run, 15)), iban("FR", "55555555"+pad(run, 15))
 	lA, lB := "ID-A-"+run, "ID-B-"+run
 	t.Setenv("RECON_WEBHOOK_BEARER_TOKENS", "token-for-e2e-tests-"+run)
 	p := startRecon(t, "run", "--brokers", brokers, "--data-dir", t.TempDir(), "--instance", "e2e-id-"+run)
@@ -128,8 +128,8 @@ func TestIntegrationIdentityAcrossChannels(t *testing.T) {
 func TestIntegrationBorrowerAcrossLoans(t *testing.T) {
 	brokers, _ := services(t)
 	run := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
-	acct := "FR7630001007" + pad(run, 15)
-	viban := "FR7666666666" + pad(run, 15)
+	acct := iban("FR", "30001007"+pad(run, 15))
+	viban := iban("FR", "66666666"+pad(run, 15))
 	bid := "B-" + run
 	p := startRecon(t, "run", "--brokers", brokers, "--data-dir", t.TempDir(), "--instance", "e2e-b-"+run)
 

@@ -71,9 +71,9 @@ func identityOf(t recon.BankTransaction) string { return recon.IdentityKey(t) }
 // producer id, or a camt.053 entry with the same bank reference), all in a
 // seeded random order.
 func buildWorkload(rng *rand.Rand, run string, nLoans, nTxns int) *workload {
-	w := &workload{acct: "FR76" + pad(run, 9) + "00000000000000", owed: map[string]decimal.Decimal{},
+	w := &workload{acct: iban("FR", pad(run, 9)+"00000000000000"), owed: map[string]decimal.Decimal{},
 		credited: map[string]decimal.Decimal{}, unknown: map[string]decimal.Decimal{}}
-	vIBAN := func(kind, i int) string { return fmt.Sprintf("FR76%s%d%013d", pad(run, 9), kind, i) }
+	vIBAN := func(kind, i int) string { return iban("FR", fmt.Sprintf("%s%d%013d", pad(run, 9), kind, i)) }
 	cents := func(lo, hi int) decimal.Decimal { return decimal.New(int64(lo*100+rng.IntN((hi-lo)*100)), -2) }
 	returnable := map[string]bool{}
 	for i := range nLoans {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/alerts"
 	"github.com/reconhq/recon/analytics"
 )
@@ -65,8 +66,8 @@ type loanView struct {
 func TestIntegrationPipeline(t *testing.T) {
 	brokers, chAddr := services(t)
 	run := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
-	acct := "FR7630001007" + pad(run, 15)
-	vA, vB, vC, vX := "FR7611111111"+pad(run, 15), "FR7622222222"+pad(run, 15), "FR7633333333"+pad(run, 15), "FR7699999999"+pad(run, 15)
+	acct := iban("FR", "30001007"+pad(run, 15))
+	vA, vB, vC, vX := iban("FR", "11111111"+pad(run, 15)), iban("FR", "22222222"+pad(run, 15)), iban("FR", "33333333"+pad(run, 15)), iban("FR", "99999999"+pad(run, 15))
 	lA, lB, lC := "A-"+run, "B-"+run, "C-"+run
 	db := "recon_e2e_" + run
 
@@ -300,4 +301,15 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// iban is the IBAN of a test account: the BBAN given, check digits
+// computed, so that ingest accepts it. A BBAN of the wrong length for its
+// country is a mistake in the test: iban panics.
+func iban(country, bban string) string {
+	s := recon.IBANFor(country, bban)
+	if err := recon.ValidIBAN(s); err != nil {
+		panic(fmt.Sprintf("e2e: iban(%q, %q) = %s: %v", country, bban, s, err))
+	}
+	return s
 }

@@ -38,7 +38,7 @@ func TestIntegrationPortfolioMonth(t *testing.T) {
 	// month's FEC holds this run's entries only.
 	year := 2040 + int(time.Now().UnixNano()/1000%50)
 	month := func(day string) recon.Date { return recon.Date(fmt.Sprintf("%d-03-%s", year, day)) }
-	acct := "FR7630004004" + pad(run, 15)
+	acct := iban("FR", "30004004"+pad(run, 15))
 	db := "recon_e2e_pf_" + run
 	dir := t.TempDir()
 	t.Cleanup(func() {
@@ -77,7 +77,7 @@ func TestIntegrationPortfolioMonth(t *testing.T) {
 	for i := range loans {
 		id := inPartition0(fmt.Sprintf("PF%d-%s", i+1, run))
 		loans[i] = recon.Loan{
-			LoanID: id, VirtualIBAN: fmt.Sprintf("FR765555500%d", i+1) + pad(run, 15), Currency: "EUR",
+			LoanID: id, VirtualIBAN: iban("FR", fmt.Sprintf("5555500%d", i+1)+pad(run, 15)), Currency: "EUR",
 			Principal: dec("1000.00"),
 			Schedule: []recon.Instalment{
 				{DueDate: month(fmt.Sprintf("%02d", 5+i)), Principal: dec("500.00"), Interest: dec("10.00"), Fees: dec("0.00")},
@@ -85,7 +85,7 @@ func TestIntegrationPortfolioMonth(t *testing.T) {
 			},
 			MandateID: "MD-" + id, MandateSignedOn: recon.Date(fmt.Sprintf("%d-01-15", year)),
 			DisbursementEndToEndID: "D-" + id,
-			Borrower:               &recon.Borrower{Name: fmt.Sprintf("Borrower %d", i+1), IBAN: fmt.Sprintf("DE89%02d", i+1) + pad(run, 16)},
+			Borrower:               &recon.Borrower{Name: fmt.Sprintf("Borrower %d", i+1), IBAN: iban("DE", fmt.Sprintf("%02d", i+1)+pad(run, 16))},
 		}
 	}
 	body, err := json.Marshal(loans)
@@ -95,10 +95,10 @@ func TestIntegrationPortfolioMonth(t *testing.T) {
 	p.post("/v1/loans", string(body))
 	// The probe: a loan after them in the same partition and a payment to
 	// it on another account; paid once the matcher knows the probe loan.
-	probe, probeIBAN := inPartition0("PFP-"+run), "FR7630004009"+pad(run, 15)
-	p.post("/v1/loans", fmt.Sprintf(`{"loan_id":%q,"virtual_iban":%q,"currency":"EUR","principal":"1.00"}`, probe, "FR7655555009"+pad(run, 15)))
+	probe, probeIBAN := inPartition0("PFP-"+run), iban("FR", "30004009"+pad(run, 15))
+	p.post("/v1/loans", fmt.Sprintf(`{"loan_id":%q,"virtual_iban":%q,"currency":"EUR","principal":"1.00"}`, probe, iban("FR", "55555009"+pad(run, 15))))
 	p.post("/v1/bank/transactions", fmt.Sprintf(`{"id":"pfp-%[1]s","account_iban":%[2]q,"virtual_iban":%[3]q,"direction":"credit","amount":"1.00","currency":"EUR","booking_date":"%[4]s","bank_reference":"PFP-%[1]s"}`,
-		run, probeIBAN, "FR7655555009"+pad(run, 15), month("01")))
+		run, probeIBAN, iban("FR", "55555009"+pad(run, 15)), month("01")))
 	step("recon healthy, portfolio posted")
 	// Healthy means the loans are loaded; the matcher's stages may still be
 	// restoring their state from the shared cluster, hence the long limit.

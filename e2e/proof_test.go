@@ -26,8 +26,8 @@ import (
 func TestIntegrationStatementProof(t *testing.T) {
 	brokers, chAddr := services(t)
 	run := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000)
-	acct := "DE4450010517" + pad(run, 10)
-	vA, vX := "DE1111111111"+pad(run, 10), "DE9999999999"+pad(run, 10)
+	acct := iban("DE", "50010517"+pad(run, 10))
+	vA, vX := iban("DE", "11111111"+pad(run, 10)), iban("DE", "99999999"+pad(run, 10))
 	lA := "P-" + run
 	db := "recon_proof_" + run
 

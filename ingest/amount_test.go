@@ -23,10 +23,10 @@ func TestProducerAmounts(t *testing.T) {
 	_, kc := kafkaFor(t)
 	in := newIngest(t, kc, WebhookConfig{})
 	txn := func(amount string) string {
-		return `{"id":"a","account_iban":"FR7630001007940000000000106","direction":"credit","amount":` + amount + `,"currency":"EUR"}`
+		return `{"id":"a","account_iban":"FR4630001007940000000000106","direction":"credit","amount":` + amount + `,"currency":"EUR"}`
 	}
 	loan := func(principal string) string {
-		return `{"loan_id":"L1","virtual_iban":"FR7630001007940000000000106","currency":"EUR","principal":` + principal + `}`
+		return `{"loan_id":"L1","virtual_iban":"FR4630001007940000000000106","currency":"EUR","principal":` + principal + `}`
 	}
 	for _, tc := range []struct {
 		path, body string
@@ -47,7 +47,7 @@ func TestProducerAmounts(t *testing.T) {
 		{"/v1/bank/transactions", `[` + txn(`"1"`) + `,{"id":"b","amount":"2","instructed_amount":{"amount":"1e3","currency":"EUR"}}]`, http.StatusBadRequest, "transaction[1].instructed_amount.amount"},
 		{"/v1/loans", loan(`"1000.00"`), http.StatusAccepted, ""},
 		{"/v1/loans", loan(`"1e9999"`), http.StatusBadRequest, "loan[0].principal"},
-		{"/v1/loans", `{"loan_id":"L2","virtual_iban":"FR7630001007940000000000106","currency":"EUR","principal":"1","schedule":[{"due_date":"2026-01-01","principal":"1","interest":"2E1","fees":"0"}]}`, http.StatusBadRequest, "loan[0].schedule[0].interest"},
+		{"/v1/loans", `{"loan_id":"L2","virtual_iban":"FR4630001007940000000000106","currency":"EUR","principal":"1","schedule":[{"due_date":"2026-01-01","principal":"1","interest":"2E1","fees":"0"}]}`, http.StatusBadRequest, "loan[0].schedule[0].interest"},
 	} {
 		code, out := post(t, in, tc.path, tc.body)
 		if code != tc.code || !strings.Contains(fmt.Sprint(out["error"]), tc.err) {
@@ -88,7 +88,7 @@ func amountPaths(s string) map[string]func() (decimal.Decimal, error) {
 			var esc bytes.Buffer
 			_ = xml.EscapeText(&esc, []byte(s))
 			doc := `<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr>` +
-				`<Stmt><Id>S</Id><Acct><Id><IBAN>FR7630001007940000000000106</IBAN></Id></Acct><Ntry><Amt Ccy="EUR">` + esc.String() +
+				`<Stmt><Id>S</Id><Acct><Id><IBAN>FR4630001007940000000000106</IBAN></Id></Acct><Ntry><Amt Ccy="EUR">` + esc.String() +
 				`</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><AcctSvcrRef>R</AcctSvcrRef></Ntry></Stmt></BkToCstmrStmt></Document>`
 			recs, _, err := iso20022.ReadAll(strings.NewReader(doc), "f.xml", iso20022.Limits{})
 			if err != nil {

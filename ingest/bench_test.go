@@ -123,7 +123,7 @@ func bigCamt(b *testing.B, size int64) (*os.File, string, int) {
 	var written int64
 	n := 0
 	for stmt := 1; written < size; stmt++ {
-		k, _ := fmt.Fprintf(w, "<Stmt><Id>S%d</Id><Acct><Id><IBAN>FR7630001007940000000000106</IBAN></Id></Acct>\n", stmt)
+		k, _ := fmt.Fprintf(w, "<Stmt><Id>S%d</Id><Acct><Id><IBAN>FR4630001007940000000000106</IBAN></Id></Acct>\n", stmt)
 		written += int64(k)
 		for e := 0; e < 10_000 && written < size; e++ {
 			n++

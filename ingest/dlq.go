@@ -253,6 +253,7 @@ func validateTransactions(txns []recon.BankTransaction) error {
 		if t.Status == "" {
 			t.Status = recon.Booked
 		}
+		demoteRF(&t)
 		identify(&t)
 		if err := ValidateTransaction(t); err != nil {
 			return &InputError{Where: fmt.Sprintf("transaction[%d]", i), Reason: err.Error()}

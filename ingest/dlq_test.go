@@ -18,7 +18,7 @@ import (
 const dlqFile = `<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
 <GrpHdr><MsgId>DLQ-1</MsgId><CreDtTm>2026-11-26T20:00:00</CreDtTm></GrpHdr>
-<Stmt><Id>S1</Id><Acct><Id><IBAN>FR7630001007940000000000106</IBAN></Id></Acct>
+<Stmt><Id>S1</Id><Acct><Id><IBAN>FR4630001007940000000000106</IBAN></Id></Acct>
 <Ntry><Amt Ccy="EUR">10.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-26</Dt></BookgDt><AcctSvcrRef>DLQ-REF-1</AcctSvcrRef></Ntry>
 </Stmt></BkToCstmrStmt></Document>`
 
@@ -46,7 +46,7 @@ func TestRedriveDeadLetters(t *testing.T) {
 	routed, _ := json.Marshal(recon.BankTransaction{Type: recon.TypeTransaction, ID: "bt_matcher_refused", AccountIBAN: lenderIBAN})
 	for _, dl := range []struct{ source, where, raw string }{
 		{"transactions", "/v1/bank/transactions", "[" + txn + "]"},
-		{"loans", "/v1/loans", `{"loan_id":"DLQ-L1","virtual_iban":"FR7611111111110000000000001","currency":"EUR","principal":"100.00"}`},
+		{"loans", "/v1/loans", `{"loan_id":"DLQ-L1","virtual_iban":"FR2311111111110000000000001","currency":"EUR","principal":"100.00"}`},
 		{"file", "statement.xml", dlqFile},
 		{"webhook", "delivery event \"evt_9\"", webhook},
 		{"transactions", "/v1/bank/transactions", `[{"id":"x","amount":12.5}]`}, // still bad: stays
@@ -63,7 +63,7 @@ func TestRedriveDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// the same refused bytes again: one letter, seen twice
-	if err := in.DeadLetter(ctx, "loans", "/v1/loans", "refused again", []byte(`{"loan_id":"DLQ-L1","virtual_iban":"FR7611111111110000000000001","currency":"EUR","principal":"100.00"}`)); err != nil {
+	if err := in.DeadLetter(ctx, "loans", "/v1/loans", "refused again", []byte(`{"loan_id":"DLQ-L1","virtual_iban":"FR2311111111110000000000001","currency":"EUR","principal":"100.00"}`)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -103,6 +103,12 @@ type FileSummary struct {
 	// are (larger than a Kafka record): each went to the dead-letter topic,
 	// with its coordinates, while the rest of the file was published.
 	DeadLetters []FileDeadLetter `json:"dead_letters,omitempty"`
+	// InvalidIBANs counts the IBAN fields of the file's records (statement
+	// account, account, virtual and counterparty IBANs) that fail
+	// recon.ValidIBAN, an account given by another id than an IBAN
+	// included. The bank's own statements are published all the same
+	// (README, producer rules): the count is for a person to look at.
+	InvalidIBANs int `json:"invalid_ibans,omitempty"`
 	// KafkaTransactions says in how many Kafka transactions the file went.
 	KafkaTransactions int `json:"kafka_transactions,omitempty"`
 	// Duplicate: this file (same bytes, or same message and message id)
@@ -163,6 +169,7 @@ func (in *Ingest) FileFrom(ctx context.Context, name string, r io.ReadSeeker, di
 	}
 	in.rememberFile(fs.Digest, s.Message, s.MessageID, in.now())
 	in.m.files.WithLabelValues(fs.Message).Inc()
+	in.m.invalidIBANs.Add(float64(fs.InvalidIBANs))
 	return fs, nil
 }
 
@@ -282,6 +289,7 @@ func (p *filePublisher) event(r any) (fileEvent, bool) {
 	ev := bus.Event{Source: "recon/ingest/file", Time: in.now(), Value: v, Partition: -1}
 	p.nth++
 	where := fmt.Sprintf("%s: statement %d, record %d", fs.File, p.stmt, p.nth)
+	fs.InvalidIBANs += invalidIBANs(r)
 	switch rec := r.(type) {
 	case recon.BankTransaction:
 		ev.Topic, ev.Key, ev.Type, ev.ID = schemas.TopicBankTransactions, recon.PartitionKey(rec), schemas.TypeBankTransaction, rec.ID+"@"+rec.Source+"/"+rec.MessageID
@@ -303,6 +311,24 @@ func (p *filePublisher) event(r any) (fileEvent, bool) {
 		fe = in.fileDeadLetter(fe, why)
 	}
 	return fe, true
+}
+
+// invalidIBANs counts a record's IBANs that fail recon.ValidIBAN.
+func invalidIBANs(r any) int {
+	var ibans []string
+	switch rec := r.(type) {
+	case recon.BankTransaction:
+		ibans = []string{rec.AccountIBAN, rec.VirtualIBAN, rec.CounterpartyIBAN}
+	case recon.Statement:
+		ibans = []string{rec.AccountIBAN}
+	}
+	n := 0
+	for _, s := range ibans {
+		if s != "" && recon.ValidIBAN(s) != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func kindOf(r any) recordKind {

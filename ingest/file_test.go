@@ -22,7 +22,7 @@ import (
 const camt053 = `<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
 <GrpHdr><MsgId>STMT-%s</MsgId><CreDtTm>2026-11-26T20:00:00</CreDtTm></GrpHdr>
-<Stmt><Id>S1</Id><Acct><Id><IBAN>FR7630001007940000000000106</IBAN></Id></Acct>
+<Stmt><Id>S1</Id><Acct><Id><IBAN>FR4630001007940000000000106</IBAN></Id></Acct>
 <Ntry><Amt Ccy="EUR">10.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-26</Dt></BookgDt><AcctSvcrRef>REF-1</AcctSvcrRef></Ntry>
 </Stmt></BkToCstmrStmt></Document>`
 
@@ -90,7 +90,7 @@ func camtWith(msgID string, n int) []byte {
 	fmt.Fprintf(&b, `<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
 <GrpHdr><MsgId>%s</MsgId><CreDtTm>2026-11-26T20:00:00</CreDtTm></GrpHdr>
-<Stmt><Id>S1</Id><Acct><Id><IBAN>FR7630001007940000000000106</IBAN></Id></Acct>
+<Stmt><Id>S1</Id><Acct><Id><IBAN>FR4630001007940000000000106</IBAN></Id></Acct>
 `, msgID)
 	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&b, `<Ntry><Amt Ccy="EUR">%d.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-26</Dt></BookgDt><AcctSvcrRef>REF-%d</AcctSvcrRef></Ntry>
@@ -222,5 +222,22 @@ func TestFileInSeveralTransactions(t *testing.T) {
 	}
 	if s, err := again.File(ctx, "split.xml", file); err != nil || !s.Duplicate {
 		t.Fatalf("after completion and restart: %+v %v, want duplicate", s, err)
+	}
+}
+
+// A bank's statement whose account fails the IBAN check (public sample
+// files do, README) is published all the same, the invalid IBANs counted.
+func TestFileWithInvalidIBANIsCounted(t *testing.T) {
+	_, kc := kafkaFor(t)
+	in := newIngest(t, kc, WebhookConfig{})
+	ctx := context.Background()
+	valid := []byte(strings.Replace(camt053, "%s", "valid", 1))
+	if s, err := in.File(ctx, "valid.xml", valid); err != nil || s.InvalidIBANs != 0 {
+		t.Fatalf("valid: %+v %v, want no invalid IBAN", s, err)
+	}
+	bad := []byte(strings.NewReplacer("%s", "bad", "FR4630001007940000000000106", "FR7630001007940000000000106").Replace(camt053))
+	s, err := in.File(ctx, "bad.xml", bad)
+	if err != nil || s.Transactions != 1 || s.Statements != 1 || s.InvalidIBANs != 2 {
+		t.Fatalf("bad: %+v %v, want published with 2 invalid IBANs (statement and entry account)", s, err)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -182,6 +181,7 @@ func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.
 		if t.Source == "" {
 			t.Source = source
 		}
+		demoteRF(&t)
 		identify(&t)
 		if err := ValidateTransaction(t); err != nil {
 			return nil, &InputError{Where: fmt.Sprintf("transaction[%d] (id %q)", i, t.ProducerID), Reason: err.Error()}
@@ -216,5 +216,3 @@ func digest(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:6])
 }
-
-func upper(s string) string { return strings.ToUpper(strings.ReplaceAll(s, " ", "")) }

@@ -29,7 +29,7 @@ func post(t *testing.T, in *Ingest, path, body string) (int, map[string]any) {
 }
 
 func txnJSON(id, remittance string) string {
-	return fmt.Sprintf(`{"id":%q,"account_iban":"FR7630001007940000000000106","direction":"credit","amount":"10.00","currency":"EUR","remittance_info":%q}`, id, remittance)
+	return fmt.Sprintf(`{"id":%q,"account_iban":"FR4630001007940000000000106","direction":"credit","amount":"10.00","currency":"EUR","remittance_info":%q}`, id, remittance)
 }
 
 // A record larger than a Kafka record is bad input (400), never "retry"
@@ -43,7 +43,7 @@ func TestOversizedRecordIsRefused(t *testing.T) {
 	}{
 		{"transaction", "/v1/bank/transactions", txnJSON("t1", huge), "transaction[0]"},
 		{"batch [ok, huge]", "/v1/bank/transactions", "[" + txnJSON("ok", "fine") + "," + txnJSON("t2", huge) + "]", "transaction[1]"},
-		{"loan", "/v1/loans", `{"loan_id":"L1","virtual_iban":"FR7630001007940000000000106","currency":"EUR","principal":"100","borrower":{"name":"` + huge + `"}}`, "loan[0]"},
+		{"loan", "/v1/loans", `{"loan_id":"L1","virtual_iban":"FR4630001007940000000000106","currency":"EUR","principal":"100","borrower":{"name":"` + huge + `"}}`, "loan[0]"},
 	} {
 		code, out := post(t, in, tc.path, tc.body)
 		if code != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out["error"]), tc.where) || !strings.Contains(fmt.Sprint(out["error"]), "Kafka record limit") {
@@ -97,7 +97,7 @@ func camtHuge(size int) []byte {
 	return []byte(`<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
 <GrpHdr><MsgId>STMT-HUGE</MsgId><CreDtTm>2026-11-26T20:00:00</CreDtTm></GrpHdr>
-<Stmt><Id>S1</Id><Acct><Id><IBAN>FR7630001007940000000000106</IBAN></Id></Acct>` +
+<Stmt><Id>S1</Id><Acct><Id><IBAN>FR4630001007940000000000106</IBAN></Id></Acct>` +
 		entry("REF-1", "<Ustrd>one</Ustrd>") + entry("REF-2", ustrd.String()) + entry("REF-3", "<Ustrd>three</Ustrd>") +
 		`</Stmt></BkToCstmrStmt></Document>`)
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/matcher"
@@ -10,7 +11,6 @@ import (
 
 var (
 	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
-	ibanRE     = regexp.MustCompile(`^[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}$`)
 	loanIDRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
 
@@ -58,12 +58,21 @@ func ValidateLoan(l recon.Loan) error {
 		return fmt.Errorf("borrower_id %q must be 1-64 letters, digits, '.', '_' or '-'", l.BorrowerID)
 	case l.VirtualIBAN == "" && l.BorrowerID == "":
 		return fmt.Errorf("virtual_iban is required (or borrower_id: the borrower's virtual IBAN then serves the loan)")
-	case l.VirtualIBAN != "" && !ibanRE.MatchString(upper(l.VirtualIBAN)):
-		return fmt.Errorf("virtual_iban %q is not an IBAN", l.VirtualIBAN)
 	case !currencyRE.MatchString(l.Currency):
 		return fmt.Errorf("currency %q is not an ISO 4217 code", l.Currency)
 	case len(l.Schedule) > 1200:
 		return fmt.Errorf("schedule has %d instalments, the limit is 1200", len(l.Schedule))
+	}
+	if err := checkIBAN("virtual_iban", l.VirtualIBAN, l.BorrowerID != ""); err != nil {
+		return err
+	}
+	if l.Borrower != nil {
+		if err := checkIBAN("borrower.iban", l.Borrower.IBAN, true); err != nil {
+			return err
+		}
+		if err := checkIBAN("borrower.virtual_iban", l.Borrower.VirtualIBAN, true); err != nil {
+			return err
+		}
 	}
 	if err := checkAmount("principal", l.Principal); err != nil {
 		return err
@@ -99,12 +108,25 @@ func ValidateBorrower(b recon.Borrower) error {
 	switch {
 	case !loanIDRE.MatchString(b.ID):
 		return fmt.Errorf("borrower_id %q must be 1-64 letters, digits, '.', '_' or '-'", b.ID)
-	case !ibanRE.MatchString(upper(b.VirtualIBAN)):
-		return fmt.Errorf("virtual_iban %q is not an IBAN", b.VirtualIBAN)
-	case b.IBAN != "" && !ibanRE.MatchString(upper(b.IBAN)):
-		return fmt.Errorf("iban %q is not an IBAN", b.IBAN)
 	case len(b.Name) > maxNameBytes:
 		return fmt.Errorf("name has %d bytes, the limit is %d", len(b.Name), maxNameBytes)
+	}
+	if err := checkIBAN("virtual_iban", b.VirtualIBAN, false); err != nil {
+		return err
+	}
+	return checkIBAN("iban", b.IBAN, true)
+}
+
+// checkIBAN checks an IBAN field (recon.ValidIBAN): the registry's length
+// for its country and the MOD 97-10 check digits, so that a typo is
+// refused here rather than routing money nowhere. An empty optional field
+// is fine.
+func checkIBAN(field, iban string, optional bool) error {
+	if iban == "" && optional {
+		return nil
+	}
+	if err := recon.ValidIBAN(iban); err != nil {
+		return fmt.Errorf("%s %q is not an IBAN: %w", field, trunc(iban), err)
 	}
 	return nil
 }
@@ -114,8 +136,6 @@ func ValidateTransaction(t recon.BankTransaction) error {
 	switch {
 	case t.ID == "":
 		return fmt.Errorf("no bank reference to derive an identity from (give bank_reference, end_to_end_id, transaction_id or id)")
-	case !ibanRE.MatchString(upper(t.AccountIBAN)):
-		return fmt.Errorf("account_iban %q is not an IBAN", t.AccountIBAN)
 	case t.Direction != recon.Credit && t.Direction != recon.Debit:
 		return fmt.Errorf("direction %q must be credit or debit", t.Direction)
 	case !currencyRE.MatchString(t.Currency):
@@ -129,5 +149,26 @@ func ValidateTransaction(t recon.BankTransaction) error {
 	case t.Status != recon.Booked && t.Status != recon.Pending && t.Status != recon.Info:
 		return fmt.Errorf("status %q must be booked, pending or info", t.Status)
 	}
+	for _, f := range []struct {
+		name, iban string
+		optional   bool
+	}{{"account_iban", t.AccountIBAN, false}, {"virtual_iban", t.VirtualIBAN, true}, {"counterparty_iban", t.CounterpartyIBAN, true}} {
+		if err := checkIBAN(f.name, f.iban, f.optional); err != nil {
+			return err
+		}
+	}
 	return checkAmount("amount", t.Amount)
+}
+
+// demoteRF moves a creditor reference that says it is an ISO 11649 RF
+// reference but fails its check digits into the remittance text, as the
+// ISO 20022 reader does with a file's (ingest/iso20022, remittance): a
+// mistyped reference is kept for a person to read but never routes money.
+func demoteRF(t *recon.BankTransaction) {
+	ref := strings.TrimSpace(t.CreditorReference)
+	if !strings.HasPrefix(strings.ToUpper(ref), "RF") || recon.ValidRF(ref) == nil {
+		return
+	}
+	t.CreditorReference = ""
+	t.RemittanceInfo = strings.TrimSpace(t.RemittanceInfo + " " + ref)
 }

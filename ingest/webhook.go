@@ -161,8 +161,8 @@ func (c WebhookConfig) Validate() error {
 		return fmt.Errorf("webhooks: max body %d bytes out of range 1024..%d", c.MaxBodyBytes, maxWebhookBody)
 	case c.ReplayLimit < 1 || c.ReplayLimit > 10_000_000:
 		return fmt.Errorf("webhooks: replay limit %d out of range 1..10000000", c.ReplayLimit)
-	case c.AccountIBAN != "" && !ibanRE.MatchString(upper(c.AccountIBAN)):
-		return errors.New("webhooks: account IBAN is not an IBAN")
+	case c.AccountIBAN != "" && recon.ValidIBAN(c.AccountIBAN) != nil:
+		return fmt.Errorf("webhooks: account IBAN is not an IBAN: %w", recon.ValidIBAN(c.AccountIBAN))
 	}
 	for i, t := range c.BearerTokens {
 		if len(strings.TrimSpace(t)) < 16 {

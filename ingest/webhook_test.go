@@ -322,6 +322,9 @@ func TestWebhookBadInputIsDeadLettered(t *testing.T) {
 		{"no direction", `{"id":"e1","type":"transaction.created","data":{"id":"t","amount":"1","currency":"EUR","status":"booked"}}`, "direction"},
 		{"bad currency", `{"id":"e1","type":"transaction.created","data":{"id":"t","direction":"credit","amount":"1","currency":"euro","status":"booked"}}`, "currency"},
 		{"bad IBAN", `{"id":"e1","type":"transaction.created","data":{"id":"t","account_iban":"nope","direction":"credit","amount":"1","currency":"EUR","status":"booked"}}`, "account_iban"},
+		{"account IBAN with wrong check digits", `{"id":"e1","type":"transaction.created","data":{"id":"t","account_iban":"DE88370400440532013000","direction":"credit","amount":"1","currency":"EUR","status":"booked","bank_reference":"R"}}`, "account_iban"},
+		{"virtual IBAN one digit short", `{"id":"e1","type":"transaction.created","data":{"id":"t","virtual_iban":"DE0212030000000020205","direction":"credit","amount":"1","currency":"EUR","status":"booked","bank_reference":"R"}}`, "virtual_iban"},
+		{"counterparty IBAN mistyped", `{"id":"e1","type":"transaction.created","data":{"id":"t","counterparty":{"iban":"DE02120300000000202015"},"direction":"credit","amount":"1","currency":"EUR","status":"booked","bank_reference":"R"}}`, "counterparty_iban"},
 		{"thin without resource id", `{"id":"e1","type":"transaction.created"}`, "resource_id"},
 	}
 	for i, tt := range tests {

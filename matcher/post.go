@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,6 +160,10 @@ func NewPoster(loans *Loans) *Poster {
 // SetOwnAccounts configures the lender's own IBANs for the Poster's
 // re-matching (see Router.OwnAccounts).
 func (p *Poster) SetOwnAccounts(own map[string]bool) { p.router.OwnAccounts = own }
+
+// SetLoanReference configures the lender's loan reference format for the
+// Poster's re-matching (see Router.LoanReference).
+func (p *Poster) SetLoanReference(re *regexp.Regexp) { p.router.LoanReference = re }
 
 // Restore replays one journal entry of this partition (in offset order).
 func (p *Poster) Restore(e recon.Entry) {

@@ -3,6 +3,7 @@ package matcher
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -103,6 +104,13 @@ type Router struct {
 	// spaces): a transfer whose counterparty is one of them moves money
 	// between the lender's accounts and books to transit:own-accounts.
 	OwnAccounts map[string]bool
+	// LoanReference is the lender's loan reference format: a token of a
+	// remittance text is taken for a loan reference only when it matches
+	// it whole (compile it anchored, ^(?:...)$), so that a short number
+	// in a payer's text ("facture 42") never names loan 42. Nil: any token
+	// that is a known loan id names it. Creditor references are
+	// structured and not subject to it.
+	LoanReference *regexp.Regexp
 }
 
 // NewRouter returns a Router over the shared loans table.
@@ -317,7 +325,7 @@ const maxMentions = 64
 
 // loansMentioned lists the distinct known loan ids that appear as tokens
 // of a remittance text ("loan number L-123", "ref. pret L-123"), wherever
-// they stand. Tokens are split on anything but letters, digits, '-', '_'
+// they stand, and match LoanReference when it is set. Tokens are split on anything but letters, digits, '-', '_'
 // and '/'; trailing punctuation is dropped.
 func (r *Router) loansMentioned(text string) []string {
 	var ids []string
@@ -330,6 +338,9 @@ func (r *Router) loansMentioned(text string) []string {
 		}
 		tok = strings.Trim(tok, "-_/")
 		if len(tok) < 2 || len(tok) > MaxLoanIDBytes {
+			continue
+		}
+		if r.LoanReference != nil && !r.LoanReference.MatchString(tok) {
 			continue
 		}
 		off, ok := r.loans.find(keyID, tok)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -150,6 +151,24 @@ func allocation() (string, error) {
 	default:
 		return "", fmt.Errorf("RECON_BORROWER_ALLOCATION=%q: want %s (the default) or %s", v, matcher.AllocOldestDue, matcher.AllocProRata)
 	}
+}
+
+// loanReference is RECON_LOAN_REFERENCE_FORMAT, the lender's loan
+// reference format (a Go regexp, matched against a whole token of a
+// remittance text), compiled anchored; nil when unset.
+func loanReference() (*regexp.Regexp, error) {
+	v := os.Getenv("RECON_LOAN_REFERENCE_FORMAT")
+	if v == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(`^(?:` + v + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("RECON_LOAN_REFERENCE_FORMAT=%q is not a Go regular expression: %v", v, err)
+	}
+	if re.MatchString("") {
+		return nil, fmt.Errorf("RECON_LOAN_REFERENCE_FORMAT=%q matches the empty text: a loan reference format names at least one character", v)
+	}
+	return re, nil
 }
 
 // parse parses the command line, then stops on a malformed environment

@@ -43,3 +43,43 @@ func TestMalformedEnvironmentStops(t *testing.T) {
 		})
 	}
 }
+
+// RECON_LOAN_REFERENCE_FORMAT is a Go regexp matched against a whole token;
+// a malformed one stops recon at start with a message naming it.
+func TestLoanReferenceFormat(t *testing.T) {
+	for _, tc := range []struct {
+		value, err   string
+		match, other []string
+	}{
+		{value: ""},
+		{value: "L-[0-9]{6}", match: []string{"L-000123"}, other: []string{"XL-000123", "L-0001234", "L-000123X", "000123"}},
+		{value: "L-[0-9]+|C[0-9]{4}", match: []string{"L-1", "C2024"}, other: []string{"L-1C2024", "C20241"}},
+		{value: "L-[", err: `RECON_LOAN_REFERENCE_FORMAT="L-[" is not a Go regular expression`},
+		{value: "[0-9]*", err: "matches the empty text"},
+	} {
+		t.Setenv("RECON_LOAN_REFERENCE_FORMAT", tc.value)
+		re, err := loanReference()
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v, want an error with %q", tc.value, err, tc.err)
+			}
+			continue
+		case err != nil:
+			t.Errorf("%q: %v", tc.value, err)
+			continue
+		case tc.value == "" && re != nil:
+			t.Errorf("unset: %v, want no format", re)
+		}
+		for _, s := range tc.match {
+			if !re.MatchString(s) {
+				t.Errorf("%q does not match %q", tc.value, s)
+			}
+		}
+		for _, s := range tc.other {
+			if re.MatchString(s) {
+				t.Errorf("%q matches %q: a token must match whole", tc.value, s)
+			}
+		}
+	}
+}

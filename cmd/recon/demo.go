@@ -99,9 +99,9 @@ func printSummary(w io.Writer, base, brokers string) {
 	var bal struct {
 		Balances []struct{ Currency, Balance string }
 	}
-	if err := getJSON(base+"/v1/accounts/bank:FR7630001007940000000000106/balance", &bal); err == nil {
+	if err := getJSON(base+"/v1/accounts/bank:FR4630001007940000000000106/balance", &bal); err == nil {
 		for _, b := range bal.Balances {
-			fmt.Fprintf(w, "bank account FR76 3000 1007 9400 0000 0000 106: %s %s booked by recon\n", b.Balance, b.Currency)
+			fmt.Fprintf(w, "bank account FR46 3000 1007 9400 0000 0000 106: %s %s booked by recon\n", b.Balance, b.Currency)
 		}
 	}
 	fmt.Fprintf(w, `

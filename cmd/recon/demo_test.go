@@ -84,7 +84,7 @@ func TestRunDemo(t *testing.T) {
 		regexp.MustCompile(`loan L-1003 +owed +5000\.00 +paid +800\.00 +outstanding +4200\.00 +overpaid +0\.00 +repaying`),
 		regexp.MustCompile(`(?m)^suspense: 1 item\(s\)$`),
 		regexp.MustCompile(`(?m)^  \S+ 1320\.00 EUR: `),
-		regexp.MustCompile(`bank account FR76 3000 1007 9400 0000 0000 106: 5155(\.00)? EUR booked by recon`),
+		regexp.MustCompile(`bank account FR46 3000 1007 9400 0000 0000 106: 5155(\.00)? EUR booked by recon`),
 	} {
 		if !want.MatchString(printed) {
 			t.Errorf("the demo's summary lacks %s", want)

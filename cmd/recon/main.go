@@ -38,7 +38,9 @@ RECON_CLICKHOUSE_ADDR, RECON_CLICKHOUSE_FLUSH (default 250ms), RECON_ALERTS_CONF
 RECON_INSTANCE, RECON_PARTITIONS,
 RECON_OWN_ACCOUNTS (the lender's own IBANs: transfers between them are neutral),
 RECON_BORROWER_ALLOCATION (oldest-due-first, the default, or pro-rata: a payment to a
-borrower's virtual IBAN that names none of their loans).
+borrower's virtual IBAN that names none of their loans),
+RECON_LOAN_REFERENCE_FORMAT (a Go regexp, e.g. L-[0-9]{6}: a token of a remittance text
+names a loan only when it matches whole; unset: any known loan id).
 Bank webhooks (POST /v1/bank/webhooks), from the environment only:
 RECON_WEBHOOK_BEARER_TOKENS and/or RECON_WEBHOOK_SECRETS (comma-separated; whsec_...),
 RECON_BANK_API_BASE and RECON_BANK_API_TOKEN (to fetch thin events' transactions),

@@ -131,7 +131,11 @@ func ingestFiles(ctx context.Context, args []string) int {
 			code = 1
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "[%d/%d] %s: %s, %d transactions, %d statements (%.0f files/s)\n", i+1, fs.NArg(), path, sum.Message, sum.Transactions, sum.Statements, float64(i+1)/time.Since(started).Seconds())
+		invalid := ""
+		if sum.InvalidIBANs > 0 {
+			invalid = fmt.Sprintf(", %d invalid IBANs", sum.InvalidIBANs)
+		}
+		fmt.Fprintf(os.Stderr, "[%d/%d] %s: %s, %d transactions, %d statements%s (%.0f files/s)\n", i+1, fs.NArg(), path, sum.Message, sum.Transactions, sum.Statements, invalid, float64(i+1)/time.Since(started).Seconds())
 	}
 	return code
 }

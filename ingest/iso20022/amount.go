@@ -60,29 +60,5 @@ func validCurrency(c string) bool {
 	return true
 }
 
-// validRF verifies an ISO 11649 creditor reference ("RF" + 2 check digits +
-// up to 21 alphanumerics): moved to the end and read as a number, it is 1 mod 97.
-func validRF(ref string) bool {
-	ref = strings.ToUpper(strings.ReplaceAll(ref, " ", ""))
-	if len(ref) < 5 || len(ref) > 25 || !strings.HasPrefix(ref, "RF") {
-		return false
-	}
-	if ref[2] < '0' || ref[2] > '9' || ref[3] < '0' || ref[3] > '9' {
-		return false
-	}
-	rem := 0
-	for _, c := range ref[4:] + ref[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			rem = (rem*10 + int(c-'0')) % 97
-		case c >= 'A' && c <= 'Z':
-			rem = (rem*100 + int(c-'A') + 10) % 97
-		default:
-			return false
-		}
-	}
-	return rem == 1
-}
-
 // parseAmount is ParseAmount, as the readers call it.
 func parseAmount(s string, maxDigits int) (decimal.Decimal, error) { return ParseAmount(s, maxDigits) }

@@ -539,7 +539,7 @@ func (r *reader) remittance(d int32, rec *recon.BankTransaction) {
 		if ref == "" {
 			return
 		}
-		if strings.HasPrefix(strings.ToUpper(ref), "RF") && !validRF(ref) {
+		if strings.HasPrefix(strings.ToUpper(ref), "RF") && recon.ValidRF(ref) != nil {
 			parts = append(parts, ref)
 			return
 		}

@@ -114,23 +114,6 @@ func TestParseAmount(t *testing.T) {
 	}
 }
 
-func TestValidRF(t *testing.T) {
-	for ref, want := range map[string]bool{
-		"RF18539007547034":      true,
-		"RF18 5390 0754 7034":   true,
-		"RF712348231":           true,
-		"RF19539007547034":      false,
-		"RF00ABC123":            false,
-		"RF":                    false,
-		"RF18539007547034ÄÖ":    false,
-		"210000000003139471430": false,
-	} {
-		if got := validRF(ref); got != want {
-			t.Errorf("validRF(%q) = %v, want %v", ref, got, want)
-		}
-	}
-}
-
 // TestStreamingErrorLeavesEmitted documents the contract: records emitted
 // before a failure stay emitted, ReadAll returns none.
 func TestStreamingErrorLeavesEmitted(t *testing.T) {

@@ -30,6 +30,7 @@ func (s *Service) post(ctx context.Context) error {
 		for _, p := range parts {
 			fresh[p] = matcher.NewPoster(s.loans)
 			fresh[p].SetOwnAccounts(s.cfg.OwnAccounts)
+			fresh[p].SetLoanReference(s.cfg.LoanReference)
 			fresh[p].Allocation = s.cfg.Allocation
 		}
 		if !s.restore(ctx, cl, "post", schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {

@@ -27,6 +27,7 @@ func (s *Service) route(ctx context.Context) error {
 		for _, p := range parts {
 			fresh[p] = matcher.NewRouter(s.loans)
 			fresh[p].OwnAccounts = s.cfg.OwnAccounts
+			fresh[p].LoanReference = s.cfg.LoanReference
 		}
 		if !s.restore(ctx, cl, "route", schemas.TopicDedupChangelog, parts, func(r *kgo.Record) error {
 			var seen matcher.Seen

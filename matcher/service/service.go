@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,10 @@ type Config struct {
 	// that names none of their loans: matcher.AllocOldestDue (default) or
 	// matcher.AllocProRata.
 	Allocation string
+	// LoanReference is the lender's loan reference format (anchored): a
+	// remittance-text token names a loan only when it matches
+	// (matcher.Router.LoanReference). Nil: any known loan id.
+	LoanReference *regexp.Regexp
 	// Now is the clock; the stages themselves never read one.
 	Now func() time.Time
 }

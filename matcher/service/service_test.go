@@ -238,7 +238,7 @@ func credit(producerID, ref, viban, amount string) recon.BankTransaction {
 		Amount: decimal.RequireFromString(amount), Currency: "EUR", BookingDate: "2026-11-27", BankReference: ref}
 }
 
-func vIBAN(i int) string { return fmt.Sprintf("FR76%023d", 1_000_000+i) }
+func vIBAN(i int) string { return recon.IBANFor("FR", fmt.Sprintf("%023d", 1_000_000+i)) }
 
 func identity(t recon.BankTransaction) string {
 	t.Direction = recon.Credit
