@@ -197,13 +197,16 @@ func (in *Ingest) Transactions(ctx context.Context, source string, txns []recon.
 	return ids, in.publish(ctx, evs)
 }
 
-// identify names a producer's sighting: the producer's own id is kept as
+// identify normalizes a producer's IBANs and names its sighting: the
+// producer's own id is kept as
 // producer_id; the identity key comes from the bank references
 // (recon.IdentityKey), or, when there are none (a mandate id is not one),
 // from the producer id: every event is then its own movement, which the
 // matcher links to a later referenced sighting of the same money by
 // fingerprint (matcher/identity.go) instead of counting it twice.
 func identify(t *recon.BankTransaction) {
+	t.AccountIBAN, t.VirtualIBAN = recon.NormalizeIBAN(t.AccountIBAN), recon.NormalizeIBAN(t.VirtualIBAN)
+	t.CounterpartyIBAN = recon.NormalizeIBAN(t.CounterpartyIBAN)
 	if t.ProducerID == "" {
 		t.ProducerID = t.ID
 	}

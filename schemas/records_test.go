@@ -52,7 +52,7 @@ func TestWhatIngestWritesValidates(t *testing.T) {
 		MandateID: "MDT-1", MandateSignedOn: "2026-01-15", DisbursementEndToEndID: "DISB-L-1",
 		Borrower: &recon.Borrower{Name: "Jeanne Martin", IBAN: "DE89370400440532013000"}}
 	ofBorrower := recon.Loan{LoanID: "L-2", BorrowerID: "B-1", Currency: "EUR", Principal: dec("300")}
-	if err := in.Borrowers(ctx, []recon.Borrower{{ID: "B-1", Name: "Paul", VirtualIBAN: "FR76 3000 1007 9400 0000 0000 123", IBAN: "de89370400440532013000"}}); err != nil {
+	if err := in.Borrowers(ctx, []recon.Borrower{{ID: "B-1", Name: "Paul", VirtualIBAN: "FR72 3000 1007 9400 0000 0000 123", IBAN: "de89370400440532013000"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := in.Loans(ctx, []recon.Loan{loan, ofBorrower}); err != nil {
