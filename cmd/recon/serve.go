@@ -118,6 +118,10 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	if want.ingest {
 		in := ingest.New(producer, kc, ingest.NewMetrics(reg))
 		in.SpoolDir = filepath.Join(s.dataDir, "dead-letters")
+		in.Files.MaxRecordsPerTransaction = s.fileTxnRecords
+		// after the HTTP server stopped (deferred calls run last in, first out):
+		// the file producers end no transaction midway
+		defer in.Close()
 		if err := in.LoadFiles(ctx); err != nil {
 			log.Warn("files published before are not remembered (identity keys still prevent double posting)", "err", err)
 		}
@@ -157,7 +161,7 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	} else {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := a.Ready(); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				api.NotReady(w, err)
 				return
 			}
 			fmt.Fprintln(w, "ok")
@@ -181,10 +185,20 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute}
 	start("http", func(ctx context.Context) error {
-		go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+		// returns once the requests in flight are answered (up to 30 s), so
+		// that what is closed after (the ingest's file producers) is not in use
+		shut := make(chan struct{})
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+			close(shut)
+		}()
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
+		<-shut
 		return nil
 	})
 	log.Info("recon serving", "command", name, "http", "http://"+ln.Addr().String(), "kafka", kc.Brokers)
