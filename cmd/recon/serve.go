@@ -26,6 +26,7 @@ import (
 	"github.com/reconhq/recon/console"
 	"github.com/reconhq/recon/ingest"
 	"github.com/reconhq/recon/matcher/service"
+	"github.com/reconhq/recon/schemas"
 )
 
 type components struct{ ingest, match, sink, alerts, view bool }
@@ -69,6 +70,10 @@ func serve(ctx context.Context, name string, args []string, want components, std
 		defer cluster.Close()
 		kc.Brokers = cluster.ListenAddrs()
 		log.Info("embedded Kafka-protocol broker", "addr", kc.Brokers[0], "data", dir)
+		if err := repairEmbedded(ctx, dir, kc, log); err != nil {
+			return fail("%v", err)
+		}
+		defer markCleanStop(dir, log) // after cluster.Close (deferred calls run last in, first out)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -218,4 +223,43 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	stop()
 	wg.Wait()
 	return code
+}
+
+// cleanStopFile, in the embedded broker's data dir, says its last run
+// stopped cleanly; it is removed at start, so a run killed leaves none.
+const cleanStopFile = "recon-clean-stop"
+
+// repairEmbedded ends the transactions a killed run left without an abort
+// marker (see bus.RepairAfterCrash), when the data dir holds a previous
+// run's log and no proof that it stopped cleanly.
+func repairEmbedded(ctx context.Context, dir string, kc bus.Config, log *slog.Logger) error {
+	marker := filepath.Join(dir, cleanStopFile)
+	_, statErr := os.Stat(marker)
+	_ = os.Remove(marker)
+	if statErr == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "meta.json")); err != nil {
+		return nil // a new data dir
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var topics []string
+	for _, t := range schemas.Topics {
+		topics = append(topics, t.Name)
+	}
+	n, err := bus.RepairAfterCrash(rctx, kc, topics)
+	if err != nil {
+		return fmt.Errorf("embedded broker: its last run did not stop cleanly and its transactions could not be repaired: %w; "+
+			"if this persists, move %s away (its topics are lost; recon starts empty) and start again", err, dir)
+	}
+	log.Info("embedded broker: its last run did not stop cleanly; transactions it left open are aborted", "aborted", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func markCleanStop(dir string, log *slog.Logger) {
+	if err := os.WriteFile(filepath.Join(dir, cleanStopFile), nil, 0o644); err != nil {
+		log.Warn("embedded broker: clean stop not recorded (the next start checks its transactions)", "err", err)
+	}
 }
