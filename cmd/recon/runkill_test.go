@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -139,7 +141,24 @@ func TestIntegrationRunKilledMidUpload(t *testing.T) {
 		stop()
 		<-done
 	}
-	t.Logf("%d kills mid-upload, %d files accepted, %d starts stalled (refused with the fix); slowest start to ready %s", kills, uploaded, stalled, slowest)
+	// the fault shown: kills that left transactions without a marker, repaired at the next start
+	repaired, markers := 0, 0
+	logs, _ := filepath.Glob(filepath.Join(dir, "run-*.log"))
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		if m := regexp.MustCompile(`transactions it left open are aborted" aborted=(\d+)`).FindSubmatch(b); m != nil {
+			n, _ := strconv.Atoi(string(m[1]))
+			markers += n
+			if n > 0 {
+				repaired++
+			}
+		}
+	}
+	t.Logf("%d kills mid-upload, %d files accepted; %d starts repaired %d transactions left without an abort marker; %d starts stalled; slowest start to ready %s",
+		kills, uploaded, repaired, markers, stalled, slowest)
+	if repaired == 0 {
+		t.Errorf("no kill left a transaction open: the test did not show the fault it guards against")
+	}
 	if stalled > 0 {
 		t.Errorf("%d starts stalled: the repair at start did not make them ready", stalled)
 	}

@@ -127,6 +127,12 @@ func serve(ctx context.Context, name string, args []string, want components, std
 		// after the HTTP server stopped (deferred calls run last in, first out):
 		// the file producers end no transaction midway
 		defer in.Close()
+		fctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := in.FenceFiles(fctx)
+		cancel()
+		if err != nil {
+			log.Warn("file producers not started: what a previous run left open is aborted at its transaction timeout", "err", err)
+		}
 		if err := in.LoadFiles(ctx); err != nil {
 			log.Warn("files published before are not remembered (identity keys still prevent double posting)", "err", err)
 		}
