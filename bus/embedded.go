@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -74,10 +75,18 @@ func RepairAfterCrash(ctx context.Context, c Config, topics []string) (int, erro
 		}
 	})
 	opens := map[tp]map[int64]open{} // partition -> producer id -> its transaction without marker
+	// to the end of every partition, or until the broker has had nothing
+	// more for a while (a compacted partition may end before its end offset)
 	for len(pending) > 0 {
-		fs := cl.PollFetches(ctx)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fs := cl.PollFetches(pctx)
+		idle := pctx.Err() != nil && fs.NumRecords() == 0
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return 0, fmt.Errorf("repair: %w", err)
+		}
+		if idle {
+			break
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			k := tp{r.Topic, r.Partition}

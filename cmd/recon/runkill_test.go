@@ -49,8 +49,8 @@ func health(base string) (string, string) {
 // markers: the start repairs them, bus.RepairAfterCrash), or refuses
 // with the documented "stalled" answer naming the fix; it never hangs.
 func TestIntegrationRunKilledMidUpload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs recon 20 times")
+	if os.Getenv("RECON_REQUIRE_SERVICES") != "1" && os.Getenv("RECON_KILL_LOOP") != "1" {
+		t.Skip("integration tier (builds recon, kills it 20 times, ~40 s; no services needed): set RECON_REQUIRE_SERVICES=1 (make test-integration) or RECON_KILL_LOOP=1")
 	}
 	const kills, readyWithin, budget = 20, 60 * time.Second, 3 * time.Minute
 	dir := t.TempDir()

@@ -67,13 +67,15 @@ func serve(ctx context.Context, name string, args []string, want components, std
 		if err != nil {
 			return fail("%v (is another recon running? choose --kafka-port, or set --brokers)", err)
 		}
-		defer cluster.Close()
+		defer func() {
+			cluster.Close()
+			markCleanStop(dir, log) // only once the broker saved its state
+		}()
 		kc.Brokers = cluster.ListenAddrs()
 		log.Info("embedded Kafka-protocol broker", "addr", kc.Brokers[0], "data", dir)
 		if err := repairEmbedded(ctx, dir, kc, log); err != nil {
 			return fail("%v", err)
 		}
-		defer markCleanStop(dir, log) // after cluster.Close (deferred calls run last in, first out)
 	}
 
 	reg := prometheus.NewRegistry()
