@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -43,10 +44,26 @@ func (a *API) Register(mux *http.ServeMux) {
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := a.Ready(); err != nil {
-		reply(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "error": err.Error()})
+		NotReady(w, err)
 		return
 	}
 	reply(w, http.StatusOK, map[string]any{"status": "ok", "journal_entries": a.View.Entries()})
+}
+
+// NotReady answers GET /healthz with 503 and what a component waits for.
+// A restore that cannot progress (*bus.ErrReplayStalled) is "stalled", not
+// "starting": the body names the topic, partition and offsets it waits
+// for, and its error says the fix.
+func NotReady(w http.ResponseWriter, err error) {
+	var stalled *bus.ErrReplayStalled
+	if !errors.As(err, &stalled) {
+		reply(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "error": err.Error()})
+		return
+	}
+	reply(w, http.StatusServiceUnavailable, map[string]any{"status": "stalled", "error": err.Error(), "waiting_for": map[string]any{
+		"topic": stalled.Topic, "partition": stalled.Partition, "reached_offset": stalled.Reached,
+		"last_stable_offset": stalled.Want, "partitions_pending": stalled.Pending, "no_progress_for": stalled.Stall.String(),
+	}})
 }
 
 func (a *API) loan(w http.ResponseWriter, r *http.Request) {

@@ -71,7 +71,12 @@ func (e *Env) NewRun(n int) *Workload {
 }
 
 func (e *Env) start(name string, args ...string) (*Proc, error) {
-	env := []string{"RECON_WEBHOOK_SECRETS=" + webhookSecret, "RECON_WEBHOOK_ACCOUNT_IBAN=FR7600000000000000000000000"}
+	return e.startWith(nil, name, args...)
+}
+
+// startWith is start with more environment.
+func (e *Env) startWith(more []string, name string, args ...string) (*Proc, error) {
+	env := append([]string{"RECON_WEBHOOK_SECRETS=" + webhookSecret, "RECON_WEBHOOK_ACCOUNT_IBAN=FR7600000000000000000000000"}, more...)
 	p, err := Start(e.Bin, e.LogDir, name, env, append([]string{args[0], "--brokers", e.Svc.Brokers()}, args[1:]...)...)
 	if err != nil {
 		return nil, err
@@ -79,10 +84,11 @@ func (e *Env) start(name string, args ...string) (*Proc, error) {
 	return p, p.Healthy(3 * time.Minute)
 }
 
-// StartIngest starts (or replaces) the ingest process.
-func (e *Env) StartIngest() error {
+// StartIngest starts (or replaces) the ingest process; env is added to
+// its environment (RECON_INGEST_FILE_TXN_RECORDS=100).
+func (e *Env) StartIngest(env ...string) error {
 	dir, _ := os.MkdirTemp(e.LogDir, "ingest-data")
-	p, err := e.start("ingest", "ingest", "--instance", "chaos-ingest", "--data-dir", dir)
+	p, err := e.startWith(env, "ingest", "ingest", "--instance", "chaos-ingest", "--data-dir", dir)
 	e.mu.Lock()
 	e.Ingest = p
 	e.mu.Unlock()

@@ -120,6 +120,7 @@ func Generate(seed uint64, run string, nLoans, nTxns int) *Workload {
 type CamtEntry struct {
 	Ref, Amount, VIBAN, Status string // Status BOOK (default) or PDNG
 	E2E                        string // optional end-to-end id
+	Rmt                        string // optional remittance information (the XML inside RmtInf)
 }
 
 // Camt writes a camt.053 (or camt.052 with report true) of entries.
@@ -142,9 +143,13 @@ func Camt(msgID, acct string, report bool, entries []CamtEntry) string {
 		if e.E2E != "" {
 			e2e = "<EndToEndId>" + e.E2E + "</EndToEndId>"
 		}
+		rmt := ""
+		if e.Rmt != "" {
+			rmt = "<RmtInf>" + e.Rmt + "</RmtInf>"
+		}
 		fmt.Fprintf(&b, `<Ntry><Amt Ccy="EUR">%[1]s</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>%[4]s</Sts><BookgDt><Dt>2026-11-26</Dt></BookgDt><ValDt><Dt>2026-11-26</Dt></ValDt><AcctSvcrRef>%[2]s</AcctSvcrRef>
 <NtryDtls><TxDtls><Refs><AcctSvcrRef>%[2]s</AcctSvcrRef>%[5]s</Refs><AmtDtls><TxAmt><Amt Ccy="EUR">%[1]s</Amt></TxAmt></AmtDtls>
-<RltdPties><CdtrAcct><Id><IBAN>%[3]s</IBAN></Id></CdtrAcct></RltdPties></TxDtls></NtryDtls></Ntry>`, e.Amount, e.Ref, e.VIBAN, sts, e2e)
+<RltdPties><CdtrAcct><Id><IBAN>%[3]s</IBAN></Id></CdtrAcct></RltdPties>%[6]s</TxDtls></NtryDtls></Ntry>`, e.Amount, e.Ref, e.VIBAN, sts, e2e, rmt)
 	}
 	fmt.Fprintf(&b, `</%s></%s></Document>`, stmt, root)
 	return b.String()

@@ -37,6 +37,8 @@ var Scenarios = []Scenario{
 	{"12", "XML hazards", xmlHazards},
 	{"13", "duplicate and overlapping statements", statements},
 	{"14", "poison events", poison},
+	{"16", "ingest killed mid-file", killedMidFile},
+	{"17", "record too large in a file", recordTooLargeInFile},
 	{"15", "tampered hash chain", tamper},
 }
 

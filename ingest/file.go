@@ -546,6 +546,33 @@ func (t *txnProducers) close() {
 	}
 }
 
+// FenceFiles starts every file producer now rather than at its first
+// file: each initialises its transactional id, which fences the previous
+// run's producer of that id and aborts the transaction it left open (a
+// run killed mid-file), instead of holding read-committed consumers back
+// until the transaction timeout. Call it at start, before LoadFiles.
+func (in *Ingest) FenceFiles(ctx context.Context) error {
+	cfg := in.Files.withDefaults(in.kafka)
+	held := make([]*txnProducer, 0, cfg.Producers)
+	defer func() {
+		for _, p := range held {
+			in.txns.release(p, false)
+		}
+	}()
+	for range cfg.Producers {
+		p, err := in.txns.acquire(ctx, in)
+		if err != nil {
+			return fmt.Errorf("file producers: %w", err)
+		}
+		if _, _, err := p.cl.ProducerID(ctx); err != nil {
+			in.txns.release(p, true)
+			return fmt.Errorf("file producer %s: %w", p.id, err)
+		}
+		held = append(held, p)
+	}
+	return nil
+}
+
 // Close closes the file producers; the Ingest must not publish files after.
 func (in *Ingest) Close() { in.txns.close() }
 

@@ -33,8 +33,11 @@ type settings struct {
 	chFlush    time.Duration
 	alertsFile string
 	instance   string
-	demo       bool
-	defaults   envDefaults // the environment's defaults of the flags above
+	// fileTxnRecords caps the records of one Kafka transaction of a file
+	// (0: ingest's default); a file larger goes in several.
+	fileTxnRecords int
+	demo           bool
+	defaults       envDefaults // the environment's defaults of the flags above
 }
 
 func env(key, def string) string {
@@ -91,6 +94,7 @@ func newFlags(name string, s *settings) *flag.FlagSet {
 	fs.StringVar(&s.chDatabase, "clickhouse-database", env("RECON_CLICKHOUSE_DATABASE", "recon"), "ClickHouse database")
 	fs.DurationVar(&s.chFlush, "clickhouse-flush", s.defaults.duration("RECON_CLICKHOUSE_FLUSH", 250*time.Millisecond), "longest a row waits before its batch is written to ClickHouse (env RECON_CLICKHOUSE_FLUSH; 1ms..1m): shorter is fresher data, longer is fewer, bigger inserts")
 	fs.StringVar(&s.alertsFile, "alerts-config", env("RECON_ALERTS_CONFIG", ""), "alert rules YAML (env RECON_ALERTS_CONFIG), reloaded when it changes; empty: no alerts")
+	fs.IntVar(&s.fileTxnRecords, "file-txn-records", s.defaults.int("RECON_INGEST_FILE_TXN_RECORDS", 0), "most records of a file published in one Kafka transaction (env RECON_INGEST_FILE_TXN_RECORDS; 0: 20,000); a larger file goes in several, complete only once the last committed")
 	fs.StringVar(&s.instance, "instance", env("RECON_INSTANCE", "recon-0"), "stable, unique name of this instance (consumer group member and transactional id)")
 	return fs
 }

@@ -94,6 +94,8 @@ func dlq(ctx context.Context, args []string, stdout io.Writer) int {
 	}
 	defer cl.Close()
 	in := ingest.New(cl, kc, ingest.NewMetrics(nil))
+	in.Files = oneShotFiles(kc, "dlq-redrive")
+	defer in.Close()
 	if wh := s.webhooks(); len(wh.BearerTokens)+len(wh.Secrets) > 0 { // for the account IBAN of webhook letters
 		if err := in.EnableWebhooks(wh, &http.Client{Timeout: 15 * time.Second}); err != nil {
 			return fail("bank webhooks: %v", err)

@@ -26,6 +26,7 @@ import (
 	"github.com/reconhq/recon/console"
 	"github.com/reconhq/recon/ingest"
 	"github.com/reconhq/recon/matcher/service"
+	"github.com/reconhq/recon/schemas"
 )
 
 type components struct{ ingest, match, sink, alerts, view bool }
@@ -66,9 +67,15 @@ func serve(ctx context.Context, name string, args []string, want components, std
 		if err != nil {
 			return fail("%v (is another recon running? choose --kafka-port, or set --brokers)", err)
 		}
-		defer cluster.Close()
+		defer func() {
+			cluster.Close()
+			markCleanStop(dir, log) // only once the broker saved its state
+		}()
 		kc.Brokers = cluster.ListenAddrs()
 		log.Info("embedded Kafka-protocol broker", "addr", kc.Brokers[0], "data", dir)
+		if err := repairEmbedded(ctx, dir, kc, log); err != nil {
+			return fail("%v", err)
+		}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -127,6 +134,16 @@ func serve(ctx context.Context, name string, args []string, want components, std
 		in := ingest.New(producer, kc, ingest.NewMetrics(reg))
 		in.SpoolDir = filepath.Join(s.dataDir, "dead-letters")
 		in.Known = ingest.Known{Loan: view.LoanRecord, Holder: view.Holder}
+		in.Files.MaxRecordsPerTransaction = s.fileTxnRecords
+		// after the HTTP server stopped (deferred calls run last in, first out):
+		// the file producers end no transaction midway
+		defer in.Close()
+		fctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := in.FenceFiles(fctx)
+		cancel()
+		if err != nil {
+			log.Warn("file producers not started: what a previous run left open is aborted at its transaction timeout", "err", err)
+		}
 		if err := in.LoadFiles(ctx); err != nil {
 			log.Warn("files published before are not remembered (identity keys still prevent double posting)", "err", err)
 		}
@@ -166,7 +183,7 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	} else {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			if err := a.Ready(); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				api.NotReady(w, err)
 				return
 			}
 			fmt.Fprintln(w, "ok")
@@ -190,10 +207,20 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute}
 	start("http", func(ctx context.Context) error {
-		go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+		// returns once the requests in flight are answered (up to 30 s), so
+		// that what is closed after (the ingest's file producers) is not in use
+		shut := make(chan struct{})
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+			close(shut)
+		}()
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
+		<-shut
 		return nil
 	})
 	log.Info("recon serving", "command", name, "http", "http://"+ln.Addr().String(), "kafka", kc.Brokers)
@@ -213,4 +240,43 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	stop()
 	wg.Wait()
 	return code
+}
+
+// cleanStopFile, in the embedded broker's data dir, says its last run
+// stopped cleanly; it is removed at start, so a run killed leaves none.
+const cleanStopFile = "recon-clean-stop"
+
+// repairEmbedded ends the transactions a killed run left without an abort
+// marker (see bus.RepairAfterCrash), when the data dir holds a previous
+// run's log and no proof that it stopped cleanly.
+func repairEmbedded(ctx context.Context, dir string, kc bus.Config, log *slog.Logger) error {
+	marker := filepath.Join(dir, cleanStopFile)
+	_, statErr := os.Stat(marker)
+	_ = os.Remove(marker)
+	if statErr == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "meta.json")); err != nil {
+		return nil // a new data dir
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var topics []string
+	for _, t := range schemas.Topics {
+		topics = append(topics, t.Name)
+	}
+	n, err := bus.RepairAfterCrash(rctx, kc, topics)
+	if err != nil {
+		return fmt.Errorf("embedded broker: its last run did not stop cleanly and its transactions could not be repaired: %w; "+
+			"if this persists, move %s away (its topics are lost; recon starts empty) and start again", err, dir)
+	}
+	log.Info("embedded broker: its last run did not stop cleanly; transactions it left open are aborted", "aborted", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func markCleanStop(dir string, log *slog.Logger) {
+	if err := os.WriteFile(filepath.Join(dir, cleanStopFile), nil, 0o644); err != nil {
+		log.Warn("embedded broker: clean stop not recorded (the next start checks its transactions)", "err", err)
+	}
 }

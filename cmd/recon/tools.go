@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -96,6 +99,8 @@ func migrate(ctx context.Context, args []string) int {
 }
 
 // ingestFiles publishes ISO 20022 files, one after another, with progress.
+// Each file is streamed from disk (hashed, then read twice by ingest), so
+// memory does not grow with it.
 func ingestFiles(ctx context.Context, args []string) int {
 	var s settings
 	fs := newFlags("ingest file", &s)
@@ -116,26 +121,51 @@ func ingestFiles(ctx context.Context, args []string) int {
 	}
 	defer cl.Close()
 	in := ingest.New(cl, kc, ingest.NewMetrics(nil))
+	in.Files = oneShotFiles(kc, "ingest-file")
+	defer in.Close()
 	code := 0
 	started := time.Now()
 	for i, path := range fs.Args() {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", path, err)
-			code = 1
-			continue
-		}
-		sum, err := in.File(ctx, path, data)
+		sum, err := ingestFile(ctx, in, path)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: rejected: %v\n", path, err)
 			code = 1
 			continue
 		}
-		invalid := ""
-		if sum.InvalidIBANs > 0 {
-			invalid = fmt.Sprintf(", %d invalid IBANs", sum.InvalidIBANs)
+		what := fmt.Sprintf("%s, %d transactions, %d statements", sum.Message, sum.Transactions, sum.Statements)
+		if sum.Duplicate {
+			what = "duplicate: published whole before, nothing published again"
+		} else if len(sum.DeadLetters) > 0 {
+			what += fmt.Sprintf(", %d records dead-lettered (recon dlq list)", len(sum.DeadLetters))
 		}
-		fmt.Fprintf(os.Stderr, "[%d/%d] %s: %s, %d transactions, %d statements%s (%.0f files/s)\n", i+1, fs.NArg(), path, sum.Message, sum.Transactions, sum.Statements, invalid, float64(i+1)/time.Since(started).Seconds())
+		if sum.InvalidIBANs > 0 {
+			what += fmt.Sprintf(", %d invalid IBANs", sum.InvalidIBANs)
+		}
+		fmt.Fprintf(os.Stderr, "[%d/%d] %s: %s (%.0f files/s)\n", i+1, fs.NArg(), path, what, float64(i+1)/time.Since(started).Seconds())
 	}
 	return code
+}
+
+// ingestFile hashes the file at path, then publishes it streaming.
+func ingestFile(ctx context.Context, in *ingest.Ingest, path string) (ingest.FileSummary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ingest.FileSummary{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ingest.FileSummary{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return in.FileFrom(ctx, path, f, hex.EncodeToString(h.Sum(nil)))
+}
+
+// oneShotFiles is the file configuration of a command that publishes files
+// alongside a running server (recon ingest file, recon dlq redrive): its
+// transactional ids are its own (<ClientID>-cli-<command>-<n>), so it
+// neither fences the server's file producers (<ClientID>-ingest-files-<n>)
+// nor is fenced by them, while a rerun of the same command fences what a
+// killed run left open. Two of them at once need distinct --instance.
+func oneShotFiles(kc bus.Config, command string) ingest.FileConfig {
+	return ingest.FileConfig{TransactionalID: kc.ClientID + "-cli-" + command, Producers: 1}
 }

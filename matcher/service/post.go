@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,6 +25,7 @@ import (
 func (s *Service) post(ctx context.Context) error {
 	var mu sync.Mutex
 	posters := map[int32]*matcher.Poster{}
+	var unrestored atomic.Bool // as in route: the session is torn down
 	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 		parts := m[schemas.TopicRouted]
 		fresh := map[int32]*matcher.Poster{}
@@ -33,7 +35,7 @@ func (s *Service) post(ctx context.Context) error {
 			fresh[p].SetLoanReference(s.cfg.LoanReference)
 			fresh[p].Allocation = s.cfg.Allocation
 		}
-		if !s.restore(ctx, cl, "post", schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {
+		if !s.restore(ctx, cl, stagePost, schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {
 			var e recon.Entry
 			if err := bus.Unmarshal(r.Value, &e); err != nil {
 				return fmt.Errorf("journal %s: %w", bus.Where(r), err)
@@ -41,7 +43,8 @@ func (s *Service) post(ctx context.Context) error {
 			fresh[r.Partition].Restore(e) // reads no loan: runs while the loans load
 			return nil
 		}) {
-			return // partitions without a poster fail the transaction below
+			unrestored.Store(true)
+			return
 		}
 		mu.Lock()
 		for p, po := range fresh {
@@ -71,6 +74,9 @@ func (s *Service) post(ctx context.Context) error {
 		cancel()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if unrestored.Load() {
+			return errNotRestored
 		}
 		if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("post: poll: %w", err)

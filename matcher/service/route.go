@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,6 +22,11 @@ import (
 func (s *Service) route(ctx context.Context) error {
 	var mu sync.Mutex
 	routers := map[int32]*matcher.Router{}
+	// a failed restore tears the session down at once (a new session joins
+	// and restores again) instead of waiting for input to fail a transaction
+	pollCtx, wake := context.WithCancel(ctx)
+	defer wake()
+	var unrestored atomic.Bool
 	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 		parts := m[schemas.TopicBankTransactions]
 		fresh := map[int32]*matcher.Router{}
@@ -29,7 +35,7 @@ func (s *Service) route(ctx context.Context) error {
 			fresh[p].OwnAccounts = s.cfg.OwnAccounts
 			fresh[p].LoanReference = s.cfg.LoanReference
 		}
-		if !s.restore(ctx, cl, "route", schemas.TopicDedupChangelog, parts, func(r *kgo.Record) error {
+		if !s.restore(ctx, cl, stageRoute, schemas.TopicDedupChangelog, parts, func(r *kgo.Record) error {
 			var seen matcher.Seen
 			if err := bus.Unmarshal(r.Value, &seen); err != nil {
 				return fmt.Errorf("dedup changelog %s: %w", bus.Where(r), err)
@@ -37,7 +43,9 @@ func (s *Service) route(ctx context.Context) error {
 			fresh[r.Partition].Remember(string(r.Key), seen)
 			return nil
 		}) {
-			return // partitions without a router fail the transaction below
+			unrestored.Store(true)
+			wake()
+			return
 		}
 		mu.Lock()
 		for p, r := range fresh {
@@ -59,9 +67,12 @@ func (s *Service) route(ctx context.Context) error {
 	}
 	defer sess.Close()
 	for {
-		fs := sess.PollRecords(ctx, s.cfg.MaxPollRecords)
+		fs := sess.PollRecords(pollCtx, s.cfg.MaxPollRecords)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if unrestored.Load() {
+			return errNotRestored
 		}
 		if err := fs.Err0(); err != nil {
 			return fmt.Errorf("route: poll: %w", err)

@@ -64,6 +64,12 @@ type Service struct {
 	// state of a first assignment (possibly empty)
 	joined    [2]atomic.Bool
 	readyOnce sync.Once
+	// stuck is, per stage, why its last restore could not complete
+	// (nil once one did): NotReady names it instead of "joining".
+	stuck [2]atomic.Pointer[error]
+	// stall bounds a restore's wait for progress (0: bus.DefaultReplayStall
+	// for the replay, 2 × txnTimeout for settling); tests shorten it.
+	stall time.Duration
 
 	postMu  sync.Mutex
 	posters map[int32]*matcher.Poster // for the suspense view
@@ -101,8 +107,14 @@ func (s *Service) NotReady() error {
 	case !closed(s.loaded):
 		return errors.New("matcher: loading loans")
 	case !s.joined[stageRoute].Load():
+		if err := s.stuck[stageRoute].Load(); err != nil {
+			return fmt.Errorf("matcher: route stage cannot restore its deduplication state (it retries): %w", *err)
+		}
 		return errors.New("matcher: route stage joining its group, restoring deduplication state")
 	case !s.joined[stagePost].Load():
+		if err := s.stuck[stagePost].Load(); err != nil {
+			return fmt.Errorf("matcher: post stage cannot restore its posting state from the journal (it retries): %w", *err)
+		}
 		return errors.New("matcher: post stage joining its group, restoring posting state from the journal")
 	}
 	return nil
@@ -113,9 +125,16 @@ const (
 	stagePost
 )
 
+// errNotRestored ends a stage's session whose restore failed: the stage
+// restarts, joins again and restores again.
+var errNotRestored = errors.New("state of the assigned partitions not restored (logged above): joining again")
+
+var stageNames = [2]string{stageRoute: "route", stagePost: "post"}
+
 // restored records that a stage holds the state of its first assignment.
 func (s *Service) restored(stage int) {
 	s.joined[stage].Store(true)
+	s.stuck[stage].Store(nil)
 	s.markReady()
 }
 
@@ -317,57 +336,95 @@ const txnTimeout = 30 * time.Second
 // their changelog (the dedup changelog, or the journal): it waits until the
 // previous owner's transactions have settled, replays the partitions into
 // apply, and logs what it read and how long it took. False (logged) when
-// it could not: the stage then fails its next transaction and restarts.
-func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage, topic string, parts []int32, apply func(*kgo.Record) error) bool {
+// it could not: the stage then ends its session (errNotRestored) and
+// restarts; a wait that made no progress (*bus.ErrReplayStalled) is kept
+// for NotReady until a restore succeeds.
+func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage int, topic string, parts []int32, apply func(*kgo.Record) error) bool {
 	start, records := time.Now(), 0
-	err := settle(ctx, cl, topic, parts)
+	settleFor := 2 * txnTimeout
+	if s.stall > 0 {
+		settleFor = s.stall
+	}
+	err := settle(ctx, cl, topic, parts, settleFor)
 	if err == nil {
-		_, err = bus.Replay(ctx, s.cfg.Kafka, topic, parts, func(r *kgo.Record) error {
+		_, err = bus.ReplayWithin(ctx, s.cfg.Kafka, topic, parts, s.stall, func(r *kgo.Record) error {
 			records++
 			return apply(r)
 		})
 	}
+	name := stageNames[stage]
 	if err != nil {
-		s.cfg.Log.Error(stage+" stage could not restore its state", "from", topic, "partitions", parts, "err", err)
+		var stalled *bus.ErrReplayStalled
+		if errors.As(err, &stalled) {
+			// waiting again will not help by itself: say what it waits for, in /healthz too
+			s.stuck[stage].Store(&err)
+			s.cfg.Log.Error(name+" stage cannot restore its state: the last stable offset does not advance", "topic", stalled.Topic,
+				"partition", stalled.Partition, "reached", stalled.Reached, "want", stalled.Want, "partitions_pending", stalled.Pending, "err", err)
+			return false
+		}
+		s.cfg.Log.Error(name+" stage could not restore its state", "from", topic, "partitions", parts, "err", err)
 		return false
 	}
 	level := slog.LevelInfo
 	if len(parts) == 0 {
 		level = slog.LevelDebug // a step of a rebalance
 	}
-	s.cfg.Log.Log(ctx, level, stage+" stage restored", "partitions", parts, "from", topic, "records", records, "took", time.Since(start).Round(time.Millisecond))
+	s.cfg.Log.Log(ctx, level, name+" stage restored", "partitions", parts, "from", topic, "records", records, "took", time.Since(start).Round(time.Millisecond))
 	return true
 }
 
-func settle(ctx context.Context, cl *kgo.Client, topic string, parts []int32) error {
+func settle(ctx context.Context, cl *kgo.Client, topic string, parts []int32, limit time.Duration) error {
 	if len(parts) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*txnTimeout)
+	wctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	if _, _, err := cl.ProducerID(ctx); err != nil {
+	if _, _, err := cl.ProducerID(wctx); err != nil {
 		return fmt.Errorf("settle %s: load the transactional producer: %w", topic, err)
 	}
 	adm := kadm.NewClient(cl)
 	for {
-		open, err := openTransactions(ctx, adm, topic, parts)
+		open, err := openTransactions(wctx, adm, topic, parts)
 		if err == nil && len(open) == 0 {
 			return nil
 		}
-		if err == nil {
-			err = fmt.Errorf("a transaction is still open on partitions %v", open)
-		}
 		select {
-		case <-ctx.Done():
+		case <-wctx.Done():
+			if ctx.Err() == nil && err == nil {
+				return stalledOn(topic, open, limit)
+			}
+			if err == nil {
+				err = fmt.Errorf("a transaction is still open on %d partitions", len(open))
+			}
 			return fmt.Errorf("settle %s: %w", topic, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
+// openRange is a partition whose last stable offset is below its high
+// watermark: a transaction is open (or its end marker lost) at LSO.
+type openRange struct {
+	partition int32
+	lso, hwm  int64
+}
+
+// stalledOn says a settle waited limit for open transactions that did not
+// end, naming the lowest such partition: the same error, and fix, as a
+// replay that cannot reach the last stable offset.
+func stalledOn(topic string, open []openRange, limit time.Duration) *bus.ErrReplayStalled {
+	e := &bus.ErrReplayStalled{Topic: topic, Partition: -1, Pending: len(open), Stall: limit}
+	for _, o := range open {
+		if e.Partition < 0 || o.partition < e.Partition {
+			e.Partition, e.Reached, e.Want = o.partition, o.lso, o.hwm
+		}
+	}
+	return e
+}
+
 // openTransactions lists the partitions whose last stable offset is below
 // their high watermark.
-func openTransactions(ctx context.Context, adm *kadm.Client, topic string, parts []int32) ([]int32, error) {
+func openTransactions(ctx context.Context, adm *kadm.Client, topic string, parts []int32) ([]openRange, error) {
 	stable, err := adm.ListCommittedOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -376,7 +433,7 @@ func openTransactions(ctx context.Context, adm *kadm.Client, topic string, parts
 	if err != nil {
 		return nil, err
 	}
-	var open []int32
+	var open []openRange
 	for _, p := range parts {
 		lso, ok1 := stable.Lookup(topic, p)
 		hwm, ok2 := ends.Lookup(topic, p)
@@ -384,7 +441,7 @@ func openTransactions(ctx context.Context, adm *kadm.Client, topic string, parts
 			return nil, fmt.Errorf("offsets of %s/%d unknown", topic, p)
 		}
 		if lso.Offset < hwm.Offset {
-			open = append(open, p)
+			open = append(open, openRange{p, lso.Offset, hwm.Offset})
 		}
 	}
 	return open, nil
