@@ -171,7 +171,7 @@ func (a *API) assign(w http.ResponseWriter, r *http.Request) {
 		req.Actor = "api"
 	}
 	rt := matcher.Routed{Kind: matcher.KindAssign, Key: schemas.SuspenseKey, Transaction: recon.BankTransaction{ID: id}, ItemID: id,
-		Rule: "manual", Allocations: req.Allocations, Note: req.Note, Actor: req.Actor}
+		Rule: matcher.RuleManual, Allocations: req.Allocations, Note: req.Note, Actor: req.Actor}
 	v, _ := json.Marshal(rt)
 	now := a.Now()
 	ev := bus.Event{Topic: schemas.TopicRouted, Key: schemas.SuspenseKey, Type: schemas.TypeRouted,

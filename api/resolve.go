@@ -53,7 +53,7 @@ func (a *API) dismiss(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, map[string]string{"error": "no open suspense item " + id})
 		return
 	}
-	rt := matcher.Routed{Kind: matcher.KindDismiss, Key: schemas.SuspenseKey, ItemID: id, Rule: "manual", Note: req.Note, Actor: req.Actor}
+	rt := matcher.Routed{Kind: matcher.KindDismiss, Key: schemas.SuspenseKey, ItemID: id, Rule: matcher.RuleManual, Note: req.Note, Actor: req.Actor}
 	a.publish(w, r, rt, p, "dismiss-"+id, map[string]any{"accepted": true, "item": id})
 }
 
@@ -68,7 +68,7 @@ func (a *API) unassign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := matcher.Routed{Kind: matcher.KindUnassign, Key: a.View.RouteKey(req.LoanID), LoanID: req.LoanID, Transaction: recon.BankTransaction{ID: id},
-		Rule: "manual-unassign", Note: req.Note, Actor: req.Actor}
+		Rule: matcher.RuleManualUnassign, Note: req.Note, Actor: req.Actor}
 	a.publish(w, r, rt, -1, "unassign-"+id+"-"+req.LoanID, map[string]any{"accepted": true, "item": id, "loan_id": req.LoanID})
 }
 

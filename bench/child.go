@@ -92,7 +92,10 @@ func RunChild(ctx context.Context, component string, spec ChildSpec, out io.Writ
 
 func runMatcher(ctx context.Context, spec ChildSpec, log *slog.Logger, out io.Writer) error {
 	reg := prometheus.NewRegistry()
-	svc := service.New(service.Config{Kafka: spec.kafka(), Instance: spec.Instance, MaxPollRecords: spec.MaxPollRecords, Log: log}, reg)
+	svc, err := service.New(service.Config{Kafka: spec.kafka(), Instance: spec.Instance, MaxPollRecords: spec.MaxPollRecords, Log: log}, reg)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {

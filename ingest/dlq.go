@@ -55,10 +55,7 @@ type Letter struct {
 // ReadDeadLetters reads the whole dead-letter topic (read committed) and
 // returns one Letter per id, oldest first, with redrive markers applied.
 func ReadDeadLetters(ctx context.Context, kc bus.Config) ([]Letter, error) {
-	parts := make([]int32, kc.Partitions)
-	for i := range parts {
-		parts[i] = int32(i)
-	}
+	parts := bus.Partitions(kc.Partitions)
 	byID := map[string]*Letter{}
 	type mark struct {
 		at     time.Time

@@ -580,11 +580,7 @@ func (in *Ingest) Close() { in.txns.close() }
 // statements marked HeaderFileComplete (read committed), so a file sent
 // again is recognised after a restart too.
 func (in *Ingest) LoadFiles(ctx context.Context) error {
-	parts := make([]int32, in.kafka.Partitions)
-	for i := range parts {
-		parts[i] = int32(i)
-	}
-	_, err := bus.Replay(ctx, in.kafka, schemas.TopicStatements, parts, func(r *kgo.Record) error {
+	_, err := bus.Replay(ctx, in.kafka, schemas.TopicStatements, bus.Partitions(in.kafka.Partitions), func(r *kgo.Record) error {
 		digest := bus.Header(r, HeaderFileComplete)
 		if digest == "" {
 			return nil // not proof that its file is complete

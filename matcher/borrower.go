@@ -261,7 +261,7 @@ func (p *Poster) reverseBorrower(res *Result, now time.Time, bid string, t recon
 		}
 		origID = oid
 		if orig := s.repayments[oid]; orig != nil && !orig.reversed {
-			take, ok := takeBack(s, orig)
+			take, ok := reversalTake(s, orig)
 			if !ok {
 				p.emit(res, p.park(now, t, "", "return of "+t.Amount.String()+": loan "+id+" no longer holds its share of the original", from, round))
 				return

@@ -132,7 +132,7 @@ func (r *Router) Forget() {
 func (r *Router) Route(t recon.BankTransaction) (recon.Decision, *Routed, *Seen) {
 	d := recon.Decision{TransactionID: t.ID, Amount: t.Amount, Currency: t.Currency, Direction: t.Direction, BookingDate: t.BookingDate}
 	if t.Status != "" && t.Status != recon.Booked {
-		d.Outcome, d.Rule, d.Reason = recon.NotBooked, "status", "status "+string(t.Status)+": posts when the booked sighting arrives"
+		d.Outcome, d.Rule, d.Reason = recon.NotBooked, RuleStatus, "status "+string(t.Status)+": posts when the booked sighting arrives"
 		return d, nil, nil
 	}
 	keys, strong := refKeys(t)
@@ -173,11 +173,24 @@ func (r *Router) review(t recon.BankTransaction, d recon.Decision) *Routed {
 		ItemID: ConflictID(t)}
 }
 
-// Identity rules of the Router's decisions.
+// Rules: what decided where money went, as decisions and entries name it.
 const (
-	RuleIdentity          = "identity"
-	RuleIdentityConflict  = "identity-conflict"
-	RuleIdentityAmbiguous = "identity-ambiguous"
+	RuleIdentity          = "identity"           // a sighting of a movement already booked
+	RuleIdentityConflict  = "identity-conflict"  // shares a reference with another amount
+	RuleIdentityAmbiguous = "identity-ambiguous" // shares references with several movements
+	RuleStatus            = "status"             // not booked (pending, info)
+	RulePostingKey        = "posting-key"        // the poster's own guard against a second posting
+	RuleBankCharge        = "bank-charge"
+	RuleRemainder         = "remainder"
+	RuleOwnAccount        = "own-account"
+	RuleDisbursement      = "disbursement"
+	RuleVirtualIBAN       = "virtual_iban"
+	RuleMandate           = "mandate_id"
+	RuleCreditorReference = "creditor_reference"
+	RuleRemittanceText    = "remittance_text"
+	RuleNone              = "none"            // nothing matched: suspense
+	RuleManual            = "manual"          // a person assigned or dismissed
+	RuleManualUnassign    = "manual-unassign" // a person took an assignment back
 )
 
 // ConflictID names the review item of a conflicting sighting: the same
@@ -212,60 +225,60 @@ func (r *Router) cascade(t recon.BankTransaction) *Routed {
 	}
 	if IsCharge(t) {
 		rt.Evidence = "charge record"
-		return park("bank-charge", "", conf1)
+		return park(RuleBankCharge, "", conf1)
 	}
 	if t.Remainder {
-		return park("remainder", "entry details do not add up to the booked amount", confNone)
+		return park(RuleRemainder, "entry details do not add up to the booked amount", confNone)
 	}
 	if cp := t.CounterpartyIBAN; cp != "" && len(r.OwnAccounts) > 0 && r.OwnAccounts[normIBAN(cp)] {
 		rt.Evidence = "counterparty is the lender's own account"
-		return park("own-account", "", conf1)
+		return park(RuleOwnAccount, "", conf1)
 	}
 	if t.Direction == recon.Debit && t.EndToEndID != "" && !t.Reversal && t.ReturnReason == "" {
 		if off, ok := r.loans.find(keyDisb, t.EndToEndID); ok {
-			return match(r.loans.key(off, keyID), "disbursement", "disbursement end-to-end id "+t.EndToEndID, conf1)
+			return match(r.loans.key(off, keyID), RuleDisbursement, "disbursement end-to-end id "+t.EndToEndID, conf1)
 		}
 	}
 	if t.VirtualIBAN != "" {
 		if ids := r.loans.Claimants(t.VirtualIBAN); len(ids) > 0 {
-			return park("virtual_iban", "virtual IBAN claimed by several loans ("+strings.Join(ids, ", ")+"): a person assigns; fix the loans", confNone)
+			return park(RuleVirtualIBAN, "virtual IBAN claimed by several loans ("+strings.Join(ids, ", ")+"): a person assigns; fix the loans", confNone)
 		}
 		if off, ok := r.loans.find(keyVIBAN, normIBAN(t.VirtualIBAN)); ok {
-			return match(r.loans.key(off, keyID), "virtual_iban", "virtual IBAN "+t.VirtualIBAN, conf1)
+			return match(r.loans.key(off, keyID), RuleVirtualIBAN, "virtual IBAN "+t.VirtualIBAN, conf1)
 		}
 		if bid, ok := r.loans.BorrowerByVIBAN(t.VirtualIBAN); ok {
 			if id, how := r.namedLoanOf(bid, t); id != "" {
-				return match(id, "virtual_iban", "virtual IBAN of borrower "+bid+"; "+how+" names loan "+id, conf1)
+				return match(id, RuleVirtualIBAN, "virtual IBAN of borrower "+bid+"; "+how+" names loan "+id, conf1)
 			}
-			rt.BorrowerID, rt.Key, rt.Rule, rt.Confidence = bid, BorrowerKey(bid), "virtual_iban", conf1
+			rt.BorrowerID, rt.Key, rt.Rule, rt.Confidence = bid, BorrowerKey(bid), RuleVirtualIBAN, conf1
 			rt.Evidence = "virtual IBAN of borrower " + bid + " (no loan named: allocated across their loans)"
 			return rt
 		}
 	}
 	if t.MandateID != "" {
 		if off, ok := r.loans.find(keyMandate, t.MandateID); ok {
-			return match(r.loans.key(off, keyID), "mandate_id", "mandate "+t.MandateID, conf095)
+			return match(r.loans.key(off, keyID), RuleMandate, "mandate "+t.MandateID, conf095)
 		}
 	}
 	if ref := t.CreditorReference; ref != "" {
 		if id, ok := r.loanIn(ref); ok {
-			return match(id, "creditor_reference", "creditor reference "+ref, conf09)
+			return match(id, RuleCreditorReference, "creditor reference "+ref, conf09)
 		}
 	}
 	if t.RemittanceInfo != "" {
 		switch ids := r.loansMentioned(t.RemittanceInfo); len(ids) {
 		case 0:
 		case 1:
-			return match(ids[0], "remittance_text", "remittance mentions "+ids[0], conf08)
+			return match(ids[0], RuleRemittanceText, "remittance mentions "+ids[0], conf08)
 		default:
-			return park("remittance_text", "several loans mentioned ("+strings.Join(ids, ", ")+")", confNone)
+			return park(RuleRemittanceText, "several loans mentioned ("+strings.Join(ids, ", ")+")", confNone)
 		}
 	}
 	reason := "no rule matched a known loan"
 	if t.VirtualIBAN != "" {
 		reason = "virtual IBAN not (yet) assigned to a loan; re-matched when the loan arrives"
 	}
-	return park("none", reason, confNone)
+	return park(RuleNone, reason, confNone)
 }
 
 // namedLoanOf finds the one loan of a borrower that a payment's creditor

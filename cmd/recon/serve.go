@@ -120,7 +120,10 @@ func serve(ctx context.Context, name string, args []string, want components, std
 		if err != nil {
 			return fail("%v", err)
 		}
-		matcherSvc = service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log, OwnAccounts: ownAccounts(), Allocation: alloc, LoanReference: ref}, reg)
+		matcherSvc, err = service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log, OwnAccounts: ownAccounts(), Allocation: alloc, LoanReference: ref}, reg)
+		if err != nil {
+			return fail("%v", err)
+		}
 		start("matcher", matcherSvc.Run)
 		// the expected-payments tracker (collect/): settles, rejects, returns collections and disbursements
 		start("expected payments", collect.NewLoop(collect.LoopConfig{Kafka: kc, Log: log}).Run)

@@ -50,8 +50,8 @@ func (s *Service) post(ctx context.Context) error {
 		for p, po := range fresh {
 			posters[p] = po
 		}
+		s.postHeld.Store(int32(len(posters)))
 		mu.Unlock()
-		s.publishPosters(posters, &mu)
 		s.restored(stagePost)
 	}
 	revoked := func(_ context.Context, m map[string][]int32) {
@@ -59,8 +59,8 @@ func (s *Service) post(ctx context.Context) error {
 		for _, p := range m[schemas.TopicRouted] {
 			delete(posters, p)
 		}
+		s.postHeld.Store(int32(len(posters)))
 		mu.Unlock()
-		s.publishPosters(posters, &mu)
 	}
 	sess, err := s.session("recon-matcher-post", schemas.TopicRouted, assigned, revoked)
 	if err != nil {
@@ -157,16 +157,4 @@ func journalKey(e recon.Entry) string {
 		return e.LoanID
 	}
 	return schemas.SuspenseKey
-}
-
-// publishPosters keeps a view of the owned posters for Suspense.
-func (s *Service) publishPosters(posters map[int32]*matcher.Poster, mu *sync.Mutex) {
-	mu.Lock()
-	defer mu.Unlock()
-	s.postMu.Lock()
-	defer s.postMu.Unlock()
-	s.posters = map[int32]*matcher.Poster{}
-	for p, po := range posters {
-		s.posters[p] = po
-	}
 }

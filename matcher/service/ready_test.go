@@ -22,7 +22,10 @@ import (
 // answer for suspense.
 func TestReadyWaitsForStagesToRestore(t *testing.T) {
 	kc, _ := bustest.Cluster(t, 3)
-	s := New(Config{Kafka: kc, Instance: "ready", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	s, err := New(Config{Kafka: kc, Instance: "ready", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.NotReady(); err == nil {
 		t.Fatal("ready before Run")
 	}
@@ -30,10 +33,7 @@ func TestReadyWaitsForStagesToRestore(t *testing.T) {
 	if err := s.NotReady(); err != nil {
 		t.Fatalf("Ready closed but NotReady says %v", err)
 	}
-	s.postMu.Lock()
-	held := len(s.posters)
-	s.postMu.Unlock()
-	if held != int(kc.Partitions) {
+	if held := s.postHeld.Load(); held != kc.Partitions {
 		t.Fatalf("ready while the post stage holds %d of %d partitions' state", held, kc.Partitions)
 	}
 }
@@ -54,7 +54,10 @@ func TestBadLoanRecordDoesNotStopTheStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := New(Config{Kafka: kc, Instance: "bad-loan", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	s, err := New(Config{Kafka: kc, Instance: "bad-loan", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	runUntilReady(t, s)
 	if _, ok := s.Loan("GOOD"); !ok {
 		t.Fatal("the good loan after the bad ones is not in the table")

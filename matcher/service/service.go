@@ -53,7 +53,7 @@ type Config struct {
 // Service is the running matcher.
 type Service struct {
 	cfg     Config
-	mu      sync.RWMutex // guards loans and loansVersion
+	mu      sync.RWMutex // guards loans and version
 	loans   *matcher.Loans
 	version int64
 	ready   chan struct{}
@@ -71,12 +71,15 @@ type Service struct {
 	// for the replay, 2 × txnTimeout for settling); tests shorten it.
 	stall time.Duration
 
-	postMu  sync.Mutex
-	posters map[int32]*matcher.Poster // for the suspense view
+	postHeld atomic.Int32 // partitions whose posting state the post stage holds
 }
 
-// New returns a matcher service; Run starts it.
-func New(cfg Config, reg prometheus.Registerer) *Service {
+// New returns a matcher service; Run starts it. A configuration it cannot
+// run with is an error naming the setting.
+func New(cfg Config, reg prometheus.Registerer) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 10000
 	}
@@ -92,7 +95,24 @@ func New(cfg Config, reg prometheus.Registerer) *Service {
 	if cfg.Allocation == "" {
 		cfg.Allocation = matcher.AllocOldestDue
 	}
-	return &Service{cfg: cfg, loans: matcher.NewLoans(), ready: make(chan struct{}), loaded: make(chan struct{}), m: newMetrics(reg), posters: map[int32]*matcher.Poster{}}
+	return &Service{cfg: cfg, loans: matcher.NewLoans(), ready: make(chan struct{}), loaded: make(chan struct{}), m: newMetrics(reg)}, nil
+}
+
+// maxPollRecordsLimit bounds one transaction of a stage.
+const maxPollRecordsLimit = 100_000
+
+func (c Config) validate() error {
+	switch {
+	case len(c.Kafka.Brokers) == 0:
+		return errors.New("matcher: no Kafka brokers")
+	case c.Kafka.Partitions <= 0:
+		return fmt.Errorf("matcher: %d partitions: want at least 1", c.Kafka.Partitions)
+	case c.MaxPollRecords < 0 || c.MaxPollRecords > maxPollRecordsLimit:
+		return fmt.Errorf("matcher: MaxPollRecords %d: want 1 to %d (0: the default)", c.MaxPollRecords, maxPollRecordsLimit)
+	case c.Allocation != "" && c.Allocation != matcher.AllocOldestDue && c.Allocation != matcher.AllocProRata:
+		return fmt.Errorf("matcher: allocation %q: want %s or %s", c.Allocation, matcher.AllocOldestDue, matcher.AllocProRata)
+	}
+	return nil
 }
 
 // Ready is closed once the loans table has caught up and both stages have
@@ -219,10 +239,7 @@ func (s *Service) forever(ctx context.Context, stage string, run func(context.Co
 // catchUpLoans reads the loans topic to its end before matching starts, so
 // a restart does not park known loans' payments in suspense.
 func (s *Service) catchUpLoans(ctx context.Context) (*kgo.Client, error) {
-	parts := make([]int32, s.cfg.Kafka.Partitions)
-	for i := range parts {
-		parts[i] = int32(i)
-	}
+	parts := bus.Partitions(s.cfg.Kafka.Partitions)
 	start, records := time.Now(), 0
 	from := map[string]map[int32]kgo.Offset{}
 	for _, topic := range []string{schemas.TopicBorrowers, schemas.TopicLoans} {
@@ -318,20 +335,6 @@ func (b *batch) add(e bus.Event, v any) {
 // open by a crashed incarnation that nobody fences is aborted after it.
 const txnTimeout = 30 * time.Second
 
-// settle makes the replay of a stage's state on assignment complete. The
-// state of partitions just assigned is rebuilt from a topic this stage
-// writes transactionally (the dedup changelog, the journal), read up to its
-// last stable offset. A transaction of a previous owner of those partitions
-// (this instance's crashed incarnation, or another instance losing them in
-// a rebalance) may still be open or committing: its records are not yet
-// below the last stable offset, while the offsets it commits will be. So
-// before replaying, settle loads the transactional producer (which fences
-// this instance's previous incarnation, aborting its open transaction or
-// waiting until its commit is complete) and then waits until no transaction
-// is open on the partitions, so the replay sees every committed record.
-// Loading the producer here also spares the consumer's stable offset fetch
-// a wait of the whole transaction timeout for the crashed incarnation's
-// pending offsets.
 // restore rebuilds a stage's state for the partitions it was given from
 // their changelog (the dedup changelog, or the journal): it waits until the
 // previous owner's transactions have settled, replays the partitions into
@@ -373,6 +376,20 @@ func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage int, topic 
 	return true
 }
 
+// settle makes the replay of a stage's state on assignment complete. The
+// state of partitions just assigned is rebuilt from a topic this stage
+// writes transactionally (the dedup changelog, the journal), read up to its
+// last stable offset. A transaction of a previous owner of those partitions
+// (this instance's crashed incarnation, or another instance losing them in
+// a rebalance) may still be open or committing: its records are not yet
+// below the last stable offset, while the offsets it commits will be. So
+// before replaying, settle loads the transactional producer (which fences
+// this instance's previous incarnation, aborting its open transaction or
+// waiting until its commit is complete) and then waits until no transaction
+// is open on the partitions, so the replay sees every committed record.
+// Loading the producer here also spares the consumer's stable offset fetch
+// a wait of the whole transaction timeout for the crashed incarnation's
+// pending offsets.
 func settle(ctx context.Context, cl *kgo.Client, topic string, parts []int32, limit time.Duration) error {
 	if len(parts) == 0 {
 		return nil

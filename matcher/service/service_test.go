@@ -52,8 +52,11 @@ func newEnv(t *testing.T) *env {
 func (e *env) start(instance string, maxPoll int) (stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	svc := service.New(service.Config{Kafka: e.kc, Instance: instance, MaxPollRecords: maxPoll,
+	svc, err := service.New(service.Config{Kafka: e.kc, Instance: instance, MaxPollRecords: maxPoll,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	stopped := false

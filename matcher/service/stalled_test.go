@@ -37,7 +37,10 @@ func TestNotReadyNamesAStalledRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s := New(Config{Kafka: kc, Instance: "stalled", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	s, err := New(Config{Kafka: kc, Instance: "stalled", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.stall = 300 * time.Millisecond
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
