@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,45 +20,27 @@ import (
 // decisions, and suspense items released to loans. When the loans table
 // changes, suspense items of owned partitions are re-matched.
 func (s *Service) post(ctx context.Context) error {
-	var mu sync.Mutex
-	posters := map[int32]*matcher.Poster{}
-	var unrestored atomic.Bool // as in route: the session is torn down
-	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
-		parts := m[schemas.TopicRouted]
-		fresh := map[int32]*matcher.Poster{}
-		for _, p := range parts {
-			fresh[p] = matcher.NewPoster(s.loans)
-			fresh[p].SetOwnAccounts(s.cfg.OwnAccounts)
-			fresh[p].SetLoanReference(s.cfg.LoanReference)
-			fresh[p].Allocation = s.cfg.Allocation
-		}
-		if !s.restore(ctx, cl, stagePost, schemas.TopicLedgerEntries, parts, func(r *kgo.Record) error {
+	pollCtx, wake := context.WithCancel(ctx)
+	defer wake()
+	posters := newStates[*matcher.Poster](wake, &s.postHeld)
+	assigned, revoked := posters.callbacks(s, stageState[*matcher.Poster]{
+		stage: stagePost, input: schemas.TopicRouted, changelog: schemas.TopicLedgerEntries,
+		fresh: func() *matcher.Poster {
+			po := matcher.NewPoster(s.loans)
+			po.SetOwnAccounts(s.cfg.OwnAccounts)
+			po.SetLoanReference(s.cfg.LoanReference)
+			po.Allocation = s.cfg.Allocation
+			return po
+		},
+		restore: func(po *matcher.Poster, r *kgo.Record) error {
 			var e recon.Entry
 			if err := bus.Unmarshal(r.Value, &e); err != nil {
 				return fmt.Errorf("journal %s: %w", bus.Where(r), err)
 			}
-			fresh[r.Partition].Restore(e) // reads no loan: runs while the loans load
+			po.Restore(e) // reads no loan: runs while the loans load
 			return nil
-		}) {
-			unrestored.Store(true)
-			return
-		}
-		mu.Lock()
-		for p, po := range fresh {
-			posters[p] = po
-		}
-		s.postHeld.Store(int32(len(posters)))
-		mu.Unlock()
-		s.restored(stagePost)
-	}
-	revoked := func(_ context.Context, m map[string][]int32) {
-		mu.Lock()
-		for _, p := range m[schemas.TopicRouted] {
-			delete(posters, p)
-		}
-		s.postHeld.Store(int32(len(posters)))
-		mu.Unlock()
-	}
+		},
+	})
 	sess, err := s.session("recon-matcher-post", schemas.TopicRouted, assigned, revoked)
 	if err != nil {
 		return err
@@ -69,13 +48,13 @@ func (s *Service) post(ctx context.Context) error {
 	defer sess.Close()
 	var seenVersion int64 = -1
 	for {
-		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		pollCtx, cancel := context.WithTimeout(pollCtx, 500*time.Millisecond)
 		fs := sess.PollRecords(pollCtx, s.cfg.MaxPollRecords)
 		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
-		if unrestored.Load() {
+		if posters.unrestored.Load() {
 			return errNotRestored
 		}
 		if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -97,11 +76,11 @@ func (s *Service) post(ctx context.Context) error {
 		b := &batch{n: s.cfg.Kafka.Partitions}
 		decideStart := time.Now()
 		now := s.cfg.Now().UTC()
-		mu.Lock()
+		posters.mu.Lock()
 		s.mu.RLock()
 		var missing error
 		for _, r := range recs {
-			po := posters[r.Partition]
+			po := posters.byPart[r.Partition]
 			if po == nil {
 				missing = fmt.Errorf("post: no state for partition %d", r.Partition)
 				break
@@ -115,17 +94,12 @@ func (s *Service) post(ctx context.Context) error {
 			s.emit(b, r.Partition, po.Post(now, rt), now)
 		}
 		if missing == nil {
-			parts := make([]int32, 0, len(posters))
-			for p := range posters {
-				parts = append(parts, p)
-			}
-			sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
-			for _, p := range parts {
-				s.emit(b, p, posters[p].Rematch(now, version != seenVersion), now)
+			for _, p := range posters.partitions() {
+				s.emit(b, p, posters.byPart[p].Rematch(now, version != seenVersion), now)
 			}
 		}
 		s.mu.RUnlock()
-		mu.Unlock()
+		posters.mu.Unlock()
 		if missing != nil {
 			_, _ = sess.End(ctx, kgo.TryAbort)
 			return missing

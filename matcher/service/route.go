@@ -3,8 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,47 +18,25 @@ import (
 // matching cascade → routed records keyed by loan, decisions for what is
 // not booked, and the dedup changelog, all in one transaction per poll.
 func (s *Service) route(ctx context.Context) error {
-	var mu sync.Mutex
-	routers := map[int32]*matcher.Router{}
-	// a failed restore tears the session down at once (a new session joins
-	// and restores again) instead of waiting for input to fail a transaction
 	pollCtx, wake := context.WithCancel(ctx)
 	defer wake()
-	var unrestored atomic.Bool
-	assigned := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
-		parts := m[schemas.TopicBankTransactions]
-		fresh := map[int32]*matcher.Router{}
-		for _, p := range parts {
-			fresh[p] = matcher.NewRouter(s.loans)
-			fresh[p].OwnAccounts = s.cfg.OwnAccounts
-			fresh[p].LoanReference = s.cfg.LoanReference
-		}
-		if !s.restore(ctx, cl, stageRoute, schemas.TopicDedupChangelog, parts, func(r *kgo.Record) error {
+	routers := newStates[*matcher.Router](wake, &s.routeHeld)
+	assigned, revoked := routers.callbacks(s, stageState[*matcher.Router]{
+		stage: stageRoute, input: schemas.TopicBankTransactions, changelog: schemas.TopicDedupChangelog,
+		fresh: func() *matcher.Router {
+			r := matcher.NewRouter(s.loans)
+			r.OwnAccounts, r.LoanReference = s.cfg.OwnAccounts, s.cfg.LoanReference
+			return r
+		},
+		restore: func(r *matcher.Router, rec *kgo.Record) error {
 			var seen matcher.Seen
-			if err := bus.Unmarshal(r.Value, &seen); err != nil {
-				return fmt.Errorf("dedup changelog %s: %w", bus.Where(r), err)
+			if err := bus.Unmarshal(rec.Value, &seen); err != nil {
+				return fmt.Errorf("dedup changelog %s: %w", bus.Where(rec), err)
 			}
-			fresh[r.Partition].Remember(string(r.Key), seen)
+			r.Remember(string(rec.Key), seen)
 			return nil
-		}) {
-			unrestored.Store(true)
-			wake()
-			return
-		}
-		mu.Lock()
-		for p, r := range fresh {
-			routers[p] = r
-		}
-		mu.Unlock()
-		s.restored(stageRoute)
-	}
-	revoked := func(_ context.Context, m map[string][]int32) {
-		mu.Lock()
-		for _, p := range m[schemas.TopicBankTransactions] {
-			delete(routers, p)
-		}
-		mu.Unlock()
-	}
+		},
+	})
 	sess, err := s.session("recon-matcher-route", schemas.TopicBankTransactions, assigned, revoked)
 	if err != nil {
 		return err
@@ -71,7 +47,7 @@ func (s *Service) route(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if unrestored.Load() {
+		if routers.unrestored.Load() {
 			return errNotRestored
 		}
 		if err := fs.Err0(); err != nil {
@@ -89,11 +65,11 @@ func (s *Service) route(ctx context.Context) error {
 		b := &batch{n: s.cfg.Kafka.Partitions}
 		decideStart := time.Now()
 		now := s.cfg.Now().UTC()
-		mu.Lock()
+		routers.mu.Lock()
 		s.mu.RLock()
 		var missing error
 		fs.EachRecord(func(r *kgo.Record) {
-			rt := routers[r.Partition]
+			rt := routers.byPart[r.Partition]
 			if rt == nil {
 				missing = fmt.Errorf("route: no state for partition %d", r.Partition)
 				return
@@ -101,7 +77,7 @@ func (s *Service) route(ctx context.Context) error {
 			s.routeOne(rt, r, b, now)
 		})
 		s.mu.RUnlock()
-		mu.Unlock()
+		routers.mu.Unlock()
 		if missing != nil {
 			_, _ = sess.End(ctx, kgo.TryAbort)
 			return missing

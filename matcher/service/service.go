@@ -71,7 +71,8 @@ type Service struct {
 	// for the replay, 2 × txnTimeout for settling); tests shorten it.
 	stall time.Duration
 
-	postHeld atomic.Int32 // partitions whose posting state the post stage holds
+	// partitions whose state each stage holds
+	routeHeld, postHeld atomic.Int32
 }
 
 // New returns a matcher service; Run starts it. A configuration it cannot
