@@ -62,20 +62,11 @@ func serve(ctx context.Context, name string, args []string, want components, std
 		if name != "run" {
 			return fail("%s needs a Kafka cluster: set --brokers or RECON_KAFKA_BROKERS (only 'recon run' embeds a broker)", name)
 		}
-		dir := filepath.Join(s.dataDir, "kafka")
-		cluster, err := bus.Embedded(dir, s.kafkaPort, kc.Partitions)
+		stopBroker, err := startEmbedded(ctx, s, &kc, log)
 		if err != nil {
-			return fail("%v (is another recon running? choose --kafka-port, or set --brokers)", err)
-		}
-		defer func() {
-			cluster.Close()
-			markCleanStop(dir, log) // only once the broker saved its state
-		}()
-		kc.Brokers = cluster.ListenAddrs()
-		log.Info("embedded Kafka-protocol broker", "addr", kc.Brokers[0], "data", dir)
-		if err := repairEmbedded(ctx, dir, kc, log); err != nil {
 			return fail("%v", err)
 		}
+		defer stopBroker()
 	}
 
 	reg := prometheus.NewRegistry()
@@ -110,53 +101,25 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	mux := http.NewServeMux()
 	var readiness []func() error
 	var view *api.View
-	var matcherSvc *service.Service
 	if want.match {
-		alloc, err := allocation()
+		svc, err := startMatcher(s, kc, reg, log, start)
 		if err != nil {
 			return fail("%v", err)
 		}
-		ref, err := loanReference()
-		if err != nil {
-			return fail("%v", err)
-		}
-		matcherSvc, err = service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log, OwnAccounts: ownAccounts(), Allocation: alloc, LoanReference: ref}, reg)
-		if err != nil {
-			return fail("%v", err)
-		}
-		start("matcher", matcherSvc.Run)
-		// the expected-payments tracker (collect/): settles, rejects, returns collections and disbursements
-		start("expected payments", collect.NewLoop(collect.LoopConfig{Kafka: kc, Log: log}).Run)
-		readiness = append(readiness, matcherSvc.NotReady)
+		readiness = append(readiness, svc.NotReady)
 	}
 	if want.view || want.ingest {
 		view = api.NewView(log)
 		start("ledger view", func(ctx context.Context) error { return view.Run(ctx, kc) })
 	}
 	if want.ingest {
-		in := ingest.New(producer, kc, ingest.NewMetrics(reg))
-		in.SpoolDir = filepath.Join(s.dataDir, "dead-letters")
-		in.Known = ingest.Known{Loan: view.LoanRecord, Holder: view.Holder}
-		in.Files.MaxRecordsPerTransaction = s.fileTxnRecords
-		// after the HTTP server stopped (deferred calls run last in, first out):
-		// the file producers end no transaction midway
-		defer in.Close()
-		fctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := in.FenceFiles(fctx)
-		cancel()
+		in, err := startIngest(ctx, s, kc, producer, reg, log, view)
 		if err != nil {
-			log.Warn("file producers not started: what a previous run left open is aborted at its transaction timeout", "err", err)
+			return fail("%v", err)
 		}
-		if err := in.LoadFiles(ctx); err != nil {
-			log.Warn("files published before are not remembered (identity keys still prevent double posting)", "err", err)
-		}
-		if wh := s.webhooks(); len(wh.BearerTokens)+len(wh.Secrets) > 0 {
-			if err := in.EnableWebhooks(wh, &http.Client{Timeout: 15 * time.Second}); err != nil {
-				return fail("bank webhooks: %v", err)
-			}
-		} else {
-			log.Info("bank webhooks off: set RECON_WEBHOOK_BEARER_TOKENS or RECON_WEBHOOK_SECRETS to receive them")
-		}
+		// closed after the HTTP server stopped (deferred calls run last in,
+		// first out): the file producers end no transaction midway
+		defer in.Close()
 		in.Register(mux)
 	}
 	if want.sink {
@@ -173,25 +136,7 @@ func serve(ctx context.Context, name string, args []string, want components, std
 			return fail("statement proofs: %v", err)
 		}
 	}
-	a := &api.API{View: view, Kafka: kc, Producer: producer, Now: time.Now, Ready: func() error {
-		for _, r := range readiness {
-			if err := r(); err != nil {
-				return err
-			}
-		}
-		return nil
-	}}
-	if view != nil {
-		a.Register(mux)
-	} else {
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-			if err := a.Ready(); err != nil {
-				api.NotReady(w, err)
-				return
-			}
-			fmt.Fprintln(w, "ok")
-		})
-	}
+	registerAPI(mux, &api.API{View: view, Kafka: kc, Producer: producer, Now: time.Now, Ready: allReady(readiness)})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	registerExports(mux, kc) // GET /v1/exports/{fec,gl.csv,trial-balance} (export/)
 	// ---- console (console/) and API access control (auth/) ----
@@ -208,24 +153,7 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	if err != nil {
 		return fail("listen on %s: %v (set --http or RECON_HTTP_ADDR)", s.httpAddr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute}
-	start("http", func(ctx context.Context) error {
-		// returns once the requests in flight are answered (up to 30 s), so
-		// that what is closed after (the ingest's file producers) is not in use
-		shut := make(chan struct{})
-		go func() {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_ = srv.Shutdown(sctx)
-			cancel()
-			close(shut)
-		}()
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		<-shut
-		return nil
-	})
+	start("http", serveHTTP(ln, handler))
 	log.Info("recon serving", "command", name, "http", "http://"+ln.Addr().String(), "kafka", kc.Brokers)
 
 	if s.demo {
@@ -243,6 +171,126 @@ func serve(ctx context.Context, name string, args []string, want components, std
 	stop()
 	wg.Wait()
 	return code
+}
+
+// allReady is ready when every component is.
+func allReady(readiness []func() error) func() error {
+	return func() error {
+		for _, r := range readiness {
+			if err := r(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// registerAPI serves the read model and suspense actions when this process
+// follows the journal, else /healthz alone.
+func registerAPI(mux *http.ServeMux, a *api.API) {
+	if a.View != nil {
+		a.Register(mux)
+		return
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Ready(); err != nil {
+			api.NotReady(w, err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+}
+
+// startEmbedded starts recon run's embedded broker on the data dir,
+// repairing what a killed run left (repairEmbedded); the function returned
+// stops it and marks the stop clean once the broker saved its state.
+func startEmbedded(ctx context.Context, s settings, kc *bus.Config, log *slog.Logger) (func(), error) {
+	dir := filepath.Join(s.dataDir, "kafka")
+	cluster, err := bus.Embedded(dir, s.kafkaPort, kc.Partitions)
+	if err != nil {
+		return nil, fmt.Errorf("%v (is another recon running? choose --kafka-port, or set --brokers)", err)
+	}
+	stop := func() {
+		cluster.Close()
+		markCleanStop(dir, log)
+	}
+	kc.Brokers = cluster.ListenAddrs()
+	log.Info("embedded Kafka-protocol broker", "addr", kc.Brokers[0], "data", dir)
+	if err := repairEmbedded(ctx, dir, *kc, log); err != nil {
+		cluster.Close() // not marked clean: the next start repairs again
+		return nil, err
+	}
+	return stop, nil
+}
+
+// startMatcher starts the matcher and the expected-payments tracker
+// (collect/: settles, rejects, returns collections and disbursements).
+func startMatcher(s settings, kc bus.Config, reg prometheus.Registerer, log *slog.Logger, start func(string, func(context.Context) error)) (*service.Service, error) {
+	alloc, err := allocation()
+	if err != nil {
+		return nil, err
+	}
+	ref, err := loanReference()
+	if err != nil {
+		return nil, err
+	}
+	svc, err := service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log, OwnAccounts: ownAccounts(), Allocation: alloc, LoanReference: ref}, reg)
+	if err != nil {
+		return nil, err
+	}
+	start("matcher", svc.Run)
+	start("expected payments", collect.NewLoop(collect.LoopConfig{Kafka: kc, Log: log}).Run)
+	return svc, nil
+}
+
+// startIngest prepares the producer API, file uploads and bank webhooks:
+// it fences what a previous run's file producers left open and remembers
+// the files already published.
+func startIngest(ctx context.Context, s settings, kc bus.Config, producer *kgo.Client, reg prometheus.Registerer, log *slog.Logger, view *api.View) (*ingest.Ingest, error) {
+	in := ingest.New(producer, kc, ingest.NewMetrics(reg))
+	in.SpoolDir = filepath.Join(s.dataDir, "dead-letters")
+	in.Known = ingest.Known{Loan: view.LoanRecord, Holder: view.Holder}
+	in.Files.MaxRecordsPerTransaction = s.fileTxnRecords
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err := in.FenceFiles(fctx)
+	cancel()
+	if err != nil {
+		log.Warn("file producers not started: what a previous run left open is aborted at its transaction timeout", "err", err)
+	}
+	if err := in.LoadFiles(ctx); err != nil {
+		log.Warn("files published before are not remembered (identity keys still prevent double posting)", "err", err)
+	}
+	if wh := s.webhooks(); len(wh.BearerTokens)+len(wh.Secrets) > 0 {
+		if err := in.EnableWebhooks(wh, &http.Client{Timeout: 15 * time.Second}); err != nil {
+			in.Close()
+			return nil, fmt.Errorf("bank webhooks: %w", err)
+		}
+	} else {
+		log.Info("bank webhooks off: set RECON_WEBHOOK_BEARER_TOKENS or RECON_WEBHOOK_SECRETS to receive them")
+	}
+	return in, nil
+}
+
+// serveHTTP serves until ctx ends, then returns once the requests in flight
+// are answered (up to 30 s), so that what is closed after (the ingest's
+// file producers) is not in use.
+func serveHTTP(ln net.Listener, handler http.Handler) func(context.Context) error {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute}
+	return func(ctx context.Context) error {
+		shut := make(chan struct{})
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+			close(shut)
+		}()
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		<-shut
+		return nil
+	}
 }
 
 // cleanStopFile, in the embedded broker's data dir, says its last run
