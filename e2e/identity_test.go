@@ -100,16 +100,7 @@ func TestIntegrationIdentityAcrossChannels(t *testing.T) {
  {"id":"dd-2-%[1]s","account_iban":%[2]q,"direction":"credit","amount":"120.00","currency":"EUR","booking_date":"2026-11-05","mandate_id":"MD-%[1]s","end_to_end_id":"NOTPROVIDED"}]`, run, acct))
 
 	want := map[string]string{lA: "290", lB: "240"}
-	eventually(t, 60*time.Second, "each movement posted once", func() (bool, string) {
-		ok, got := true, ""
-		for id, paid := range want {
-			var l loanView
-			p.get("/v1/loans/"+id, &l)
-			got += fmt.Sprintf("%s paid %s; ", id, l.Paid)
-			ok = ok && l.Paid == paid
-		}
-		return ok, got
-	})
+	eventually(t, 60*time.Second, "each movement posted once", paidIs(p, want))
 	// and stays so: the bank balance counts each movement once
 	time.Sleep(2 * time.Second) // a late double would show here (not a wait for a result)
 	var bal struct {
@@ -148,16 +139,7 @@ func TestIntegrationBorrowerAcrossLoans(t *testing.T) {
 	}
 	resp.Body.Close()
 	want := map[string]string{loans[0]: "200", loans[1]: "100", loans[2]: "0"}
-	eventually(t, 60*time.Second, "one and a half instalments, oldest due first", func() (bool, string) {
-		ok, got := true, ""
-		for id, paid := range want {
-			var l loanView
-			p.get("/v1/loans/"+id, &l)
-			got += fmt.Sprintf("%s paid %s; ", id, l.Paid)
-			ok = ok && l.Paid == paid
-		}
-		return ok, got
-	})
+	eventually(t, 60*time.Second, "one and a half instalments, oldest due first", paidIs(p, want))
 	var b struct {
 		Loans []struct {
 			LoanID string `json:"loan_id"`
@@ -167,5 +149,19 @@ func TestIntegrationBorrowerAcrossLoans(t *testing.T) {
 	if code := p.get("/v1/borrowers/"+bid, &b); code != http.StatusOK || len(b.Loans) != 3 || len(b.Totals) != 1 ||
 		b.Totals[0].Paid != "300" || b.Totals[0].Outstanding != "300" || b.Totals[0].Credit != "0" {
 		t.Fatalf("GET /v1/borrowers/%s: %d %+v", bid, code, b)
+	}
+}
+
+// paidIs checks what each loan shows as paid.
+func paidIs(p *proc, want map[string]string) func() (bool, string) {
+	return func() (bool, string) {
+		ok, got := true, ""
+		for id, paid := range want {
+			var l loanView
+			p.get("/v1/loans/"+id, &l)
+			got += fmt.Sprintf("%s paid %s; ", id, l.Paid)
+			ok = ok && l.Paid == paid
+		}
+		return ok, got
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,15 +19,6 @@ import (
 	"time"
 )
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // health is /healthz's status ("ok", "starting", "stalled") or "" when
 // it does not answer.
@@ -59,7 +49,7 @@ func TestIntegrationRunKilledMidUpload(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	data := filepath.Join(dir, "data")
-	httpPort, kafkaPort := freeTCPPort(t), freeTCPPort(t)
+	httpPort, kafkaPort := freePort(t), freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	var env []string
 	for _, kv := range os.Environ() {
