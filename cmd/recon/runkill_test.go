@@ -19,7 +19,6 @@ import (
 	"time"
 )
 
-
 // health is /healthz's status ("ok", "starting", "stalled") or "" when
 // it does not answer.
 func health(base string) (string, string) {
