@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -167,14 +166,13 @@ func compatible(keys, refs []string) bool {
 
 // withinDays reports whether two dates are at most n days apart; an
 // unknown date is near any.
-func withinDays(a, b recon.Date, n int) bool {
-	ta, errA := time.Parse(time.DateOnly, string(a))
-	tb, errB := time.Parse(time.DateOnly, string(b))
-	if errA != nil || errB != nil {
+func withinDays(a, b recon.Date, n int64) bool {
+	da, okA := dayOf([]byte(a))
+	db, okB := dayOf([]byte(b))
+	if !okA || !okB || da == 0 || db == 0 {
 		return true
 	}
-	d := ta.Sub(tb)
-	return d <= time.Duration(n)*24*time.Hour && d >= -time.Duration(n)*24*time.Hour
+	return da-db <= n && db-da <= n
 }
 
 // newSeen is what is remembered of a new movement.
@@ -234,9 +232,13 @@ func (r *Router) Remember(id string, s Seen) {
 	}
 	fp := fingerprint(s.Account, s.Direction, s.Amount, s.Currency)
 	r.prints[fp] = append(r.prints[fp], id)
-	if r.printsAdded++; r.printsAdded%pruneEvery == 0 {
-		r.prunePrints(s.Date)
+	day, ok := dayOf([]byte(s.Date))
+	if !ok || day == 0 {
+		day = r.newest // undated: kept as long as what is dated now
 	}
+	r.newest = max(r.newest, day)
+	r.printQueue = append(r.printQueue, printed{day: day, fp: fp, id: id})
+	r.prunePrints()
 }
 
 func (r *Router) index(k, id string) {
@@ -245,25 +247,36 @@ func (r *Router) index(k, id string) {
 	}
 }
 
-// pruneEvery is how many movements pass between sweeps of the fingerprint
-// index, which keeps only movements whose date is within twice
-// FingerprintDays of the newest date seen: its size follows the traffic
-// of a few days, not history.
-const pruneEvery = 4096
+// printed is one movement in the fingerprint index, in the order they
+// were indexed.
+type printed struct {
+	day    int64
+	fp, id string
+}
 
-func (r *Router) prunePrints(newest recon.Date) {
-	if newest > r.newest {
-		r.newest = newest
-	}
-	for fp, ids := range r.prints {
-		ids = slices.DeleteFunc(ids, func(m string) bool {
-			s, ok := r.seen[m]
-			return !ok || !withinDays(s.Date, r.newest, 2*FingerprintDays)
-		})
+// fingerprintRetainDays is how long a movement stays in the fingerprint
+// index after the newest date seen: a sighting arriving that much later
+// (a statement re-sent a month on) still links by fingerprint.
+const fingerprintRetainDays = 31
+
+// prunePrints drops from the fingerprint index the movements dated more
+// than fingerprintRetainDays before the newest date seen, oldest indexed
+// first: its size follows a month of traffic, not history.
+func (r *Router) prunePrints() {
+	horizon := r.newest - fingerprintRetainDays
+	for r.printHead < len(r.printQueue) && r.printQueue[r.printHead].day < horizon {
+		p := r.printQueue[r.printHead]
+		r.printQueue[r.printHead] = printed{}
+		r.printHead++
+		ids := slices.DeleteFunc(r.prints[p.fp], func(m string) bool { return m == p.id })
 		if len(ids) == 0 {
-			delete(r.prints, fp)
+			delete(r.prints, p.fp)
 		} else {
-			r.prints[fp] = ids
+			r.prints[p.fp] = ids
 		}
+	}
+	if r.printHead > 1024 && r.printHead > len(r.printQueue)/2 {
+		r.printQueue = append(r.printQueue[:0], r.printQueue[r.printHead:]...)
+		r.printHead = 0
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/reconhq/recon"
 )
@@ -227,4 +228,24 @@ func FuzzIdentity(f *testing.F) {
 			t.Logf("seed %d, nothing tells the movements apart: booked per amount %v, sent %v", seed, perAmount, sent)
 		}
 	})
+}
+
+// The fingerprint index holds about a month of movements, not history.
+func TestFingerprintIndexBounded(t *testing.T) {
+	r := NewRouter(testLoans())
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for d := range 365 {
+		for i := range 10 {
+			s := sighting("webhook", "", "10.00", fmt.Sprintf("R-%d-%d", d, i), "", "", "")
+			s.BookingDate = recon.Date(start.AddDate(0, 0, d).Format(time.DateOnly))
+			r.Route(s)
+		}
+	}
+	held := 0
+	for _, ids := range r.prints {
+		held += len(ids)
+	}
+	if held > 10*(fingerprintRetainDays+1) || len(r.printQueue)-r.printHead != held {
+		t.Fatalf("%d movements in the fingerprint index after a year of 10 a day (queue %d), want at most %d", held, len(r.printQueue)-r.printHead, 10*(fingerprintRetainDays+1))
+	}
 }

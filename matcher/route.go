@@ -93,11 +93,12 @@ type Router struct {
 	loans *Loans
 	// seen holds the movements by id; refs indexes them by reference key
 	// and prints by fingerprint (identity.go).
-	seen        map[string]Seen
-	refs        map[string][]string
-	prints      map[string][]string
-	printsAdded int
-	newest      recon.Date
+	seen       map[string]Seen
+	refs       map[string][]string
+	prints     map[string][]string
+	printQueue []printed // in index order, for pruning
+	printHead  int
+	newest     int64 // the newest date indexed, days since 1970
 	// Threshold is the confidence below which a match is parked.
 	Threshold decimal.Decimal
 	// OwnAccounts are the lender's own IBANs (normalized: upper case, no
@@ -123,6 +124,7 @@ func NewRouter(loans *Loans) *Router {
 // Forget drops the movements, when a partition is revoked.
 func (r *Router) Forget() {
 	r.seen, r.refs, r.prints = map[string]Seen{}, map[string][]string{}, map[string][]string{}
+	r.printQueue, r.printHead, r.newest = nil, 0, 0
 }
 
 // Route decides one sighting and remembers what it learnt. It returns the
