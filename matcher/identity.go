@@ -132,20 +132,38 @@ func (r *Router) identify(t recon.BankTransaction, keys []string) (id, how strin
 func (r *Router) byFingerprint(t recon.BankTransaction, keys []string) string {
 	ch, date := channel(t), sightingDate(t)
 	cp, vi := normIBAN(strings.TrimSpace(t.CounterpartyIBAN)), normIBAN(strings.TrimSpace(t.VirtualIBAN))
-	for _, m := range r.prints[fingerprint(t.AccountIBAN, t.Direction, t.Amount, t.Currency)] {
-		s, ok := r.seen[m]
-		switch {
-		case !ok, slices.Contains(s.Channels, ch),
-			cp != "" && s.Counterparty != "" && s.Counterparty != cp,
-			vi != "" && s.VirtualIBAN != "" && s.VirtualIBAN != vi,
-			!withinDays(date, s.Date, FingerprintDays),
-			!compatible(keys, s.Refs):
-			continue
+	fp := fingerprint(t.AccountIBAN, t.Direction, t.Amount, t.Currency)
+	// A sighting carrying the bank's reference can only be a movement
+	// without one (two bank references that differ are different money;
+	// equal ones are found by reference): the movements with one are not
+	// even scanned, which keeps a busy account's lookups short.
+	lists := [][]string{r.prints[fp+printsNoBankRef]}
+	if strings.TrimSpace(t.BankReference) == "" {
+		lists = append(lists, r.prints[fp+printsBankRef])
+	}
+	for _, ids := range lists {
+		for _, m := range ids {
+			s, ok := r.seen[m]
+			switch {
+			case !ok, slices.Contains(s.Channels, ch),
+				cp != "" && s.Counterparty != "" && s.Counterparty != cp,
+				vi != "" && s.VirtualIBAN != "" && s.VirtualIBAN != vi,
+				!withinDays(date, s.Date, FingerprintDays),
+				!compatible(keys, s.Refs):
+				continue
+			}
+			return m
 		}
-		return m
 	}
 	return ""
 }
+
+// The fingerprint index keeps movements with and without the bank's
+// reference apart.
+const (
+	printsBankRef   = "\x00b"
+	printsNoBankRef = "\x00n"
+)
 
 // compatible reports whether a sighting's strong reference keys can belong
 // to a movement: for every kind the sighting carries, the movement has no
@@ -230,7 +248,10 @@ func (r *Router) Remember(id string, s Seen) {
 	if known || s.Account == "" {
 		return
 	}
-	fp := fingerprint(s.Account, s.Direction, s.Amount, s.Currency)
+	fp := fingerprint(s.Account, s.Direction, s.Amount, s.Currency) + printsNoBankRef
+	if s.BankRef != "" {
+		fp = fingerprint(s.Account, s.Direction, s.Amount, s.Currency) + printsBankRef
+	}
 	r.prints[fp] = append(r.prints[fp], id)
 	day, ok := dayOf([]byte(s.Date))
 	if !ok || day == 0 {
