@@ -332,6 +332,9 @@ func (b *batch) add(e bus.Event, v any) {
 	b.recs = append(b.recs, e.Record(b.n))
 }
 
+// fetchPartitionBytes bounds what one fetch reads of one partition.
+const fetchPartitionBytes = 32 << 20
+
 // txnTimeout is the stages' Kafka transaction timeout: a transaction left
 // open by a crashed incarnation that nobody fences is aborted after it.
 const txnTimeout = 30 * time.Second
@@ -470,6 +473,10 @@ func (s *Service) session(group, topic string, assigned func(context.Context, *k
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topic),
 		kgo.TransactionalID(group+"-"+s.cfg.Instance),
+		// bank transactions are keyed by account: one busy partition must
+		// still fill a transaction (the default 1 MiB per partition and
+		// fetch made one account's transactions ~1,400 records)
+		kgo.FetchMaxPartitionBytes(fetchPartitionBytes),
 		kgo.TransactionTimeout(txnTimeout),
 		kgo.InstanceID(group+"-"+s.cfg.Instance),
 		kgo.SessionTimeout(10*time.Second),
