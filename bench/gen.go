@@ -98,9 +98,6 @@ func iban(run string, kind byte, n int) string {
 	return recon.IBANFor("DE", strings.Repeat("0", 8-len(run))+run+fmt.Sprintf("%c%09d", kind, n))
 }
 
-// TxnPrefix starts every transaction id of run.
-func TxnPrefix(run string) string { return "bt_" + run + "_" }
-
 func cents(c int64) decimal.Decimal {
 	return decimal.RequireFromString(fmt.Sprintf("%d.%02d", c/100, c%100))
 }
@@ -168,8 +165,7 @@ func Generate(cfg GenConfig) (*Workload, error) {
 		return inst[k].principal + inst[k].interest + inst[k].fees
 	}
 	for n := 0; n < cfg.Events; n++ {
-		id := TxnPrefix(cfg.Run) + strconv.Itoa(n)
-		t := recon.BankTransaction{Type: recon.TypeTransaction, ID: id, Source: "webhook", AccountIBAN: w.Account,
+		t := recon.BankTransaction{Type: recon.TypeTransaction, Source: "webhook", AccountIBAN: w.Account,
 			Direction: recon.Credit, Currency: "EUR", Status: recon.Booked, BookingDate: "2026-03-05", ValueDate: "2026-03-05",
 			EndToEndID: "E2E-" + cfg.Run + "-" + strconv.Itoa(n), BankReference: "ASR" + cfg.Run + strconv.Itoa(n)}
 		kind := KindVirtualIBAN
@@ -186,6 +182,7 @@ func Generate(cfg GenConfig) (*Workload, error) {
 		}
 		loan := r.IntN(cfg.Loans)
 		var amount int64
+		large := false
 		switch kind {
 		case KindDuplicate:
 			orig := w.Events[postable[r.IntN(len(postable))]].Txn
@@ -229,7 +226,7 @@ func Generate(cfg GenConfig) (*Workload, error) {
 		case KindLarge:
 			amount = largeCents
 			t.VirtualIBAN = VirtualIBAN(cfg.Run, loan)
-			ex.LargeCredits[id] = true
+			large = true
 		default:
 			amount = instalment(loan)
 			t.VirtualIBAN = VirtualIBAN(cfg.Run, loan)
@@ -248,6 +245,10 @@ func Generate(cfg GenConfig) (*Workload, error) {
 		}
 		if t.Direction == recon.Credit {
 			postable = append(postable, n)
+		}
+		t.ID = recon.IdentityKey(t) // as ingest names it: the route stage checks
+		if large {
+			ex.LargeCredits[t.ID] = true
 		}
 		ex.Transactions++
 		ex.Kinds[kind]++

@@ -324,10 +324,11 @@ func (p *producer) sentAt(id string) time.Time {
 
 // probe is a one-cent bank charge used to see that a path is live.
 func probe(w *Workload) recon.BankTransaction {
-	id := TxnPrefix(w.Cfg.Run) + "probe"
-	return recon.BankTransaction{Type: recon.TypeTransaction, ID: id, Source: "webhook", AccountIBAN: w.Account, Direction: recon.Debit,
+	t := recon.BankTransaction{Type: recon.TypeTransaction, Source: "webhook", AccountIBAN: w.Account, Direction: recon.Debit,
 		Amount: decimal.RequireFromString("0.01"), Currency: "EUR", Status: recon.Booked, BookingDate: "2026-03-05",
 		IsCharge: true, BankTxCode: "PMNT/CCRD/CHRG", BankReference: "ASR" + w.Cfg.Run + "probe"}
+	t.ID = recon.IdentityKey(t)
+	return t
 }
 
 func waitFor(ctx context.Context, limit time.Duration, what string, cond func() bool, alive ...*child) error {
@@ -417,6 +418,7 @@ func baseline(ctx context.Context, o Options, w *Workload, cl *kgo.Client, rep *
 // journal is what the bench reads back from the journal.
 type journal struct {
 	mu       sync.Mutex
+	ids      map[string]bool      // the run's transaction ids (set before following)
 	first    map[string]time.Time // transaction id -> when its first entry was seen
 	entries  map[string]bool
 	balances map[string]int64 // account -> debits minus credits, cents, of this run's entries
@@ -441,12 +443,12 @@ type jEntry struct {
 	Postings      []recon.Posting `json:"postings"`
 }
 
-func (j *journal) add(r *kgo.Record, now time.Time, prefix, probeID string, p *producer) {
+func (j *journal) add(r *kgo.Record, now time.Time, probeID string, p *producer) {
 	if !strings.HasPrefix(string(r.Key), "L") && string(r.Key) != schemas.SuspenseKey {
 		return
 	}
 	var e jEntry
-	if err := json.Unmarshal(r.Value, &e); err != nil || !strings.HasPrefix(e.TransactionID, prefix) {
+	if err := json.Unmarshal(r.Value, &e); err != nil || !j.ids[e.TransactionID] {
 		return
 	}
 	j.mu.Lock()
@@ -578,9 +580,13 @@ rules:
 	j := &journal{first: map[string]time.Time{}, entries: map[string]bool{}, balances: map[string]int64{}, open: map[string]bool{}, pending: map[int32][]visible{}}
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
-	prefix := TxnPrefix(run)
+	j.ids = make(map[string]bool, len(w.Events)+1)
+	for _, e := range w.Events {
+		j.ids[e.Txn.ID] = true
+	}
+	j.ids[pr.ID] = true
 	if err := follow(fctx, kc, map[string]map[int32]int64{schemas.TopicLedgerEntries: start[schemas.TopicLedgerEntries]}, func(r *kgo.Record, now time.Time) {
-		j.add(r, now, prefix, pr.ID, p)
+		j.add(r, now, pr.ID, p)
 	}); err != nil {
 		return err
 	}
@@ -642,7 +648,7 @@ rules:
 	rep.Problems = append(rep.Problems, j.problems...)
 	j.mu.Unlock()
 	rep.Problems = append(rep.Problems, checkJournal(w, j)...)
-	rep.Problems = append(rep.Problems, checkClickHouse(ctx, conn, db, prefix, j)...)
+	rep.Problems = append(rep.Problems, checkClickHouse(ctx, conn, db, ledger.Bank(w.Account), j)...)
 	recv.mu.Lock()
 	rep.AlertP99Ms, rep.Alerts = recv.lat.Percentile(99), recv.lat.Len()
 	recv.mu.Unlock()
@@ -743,9 +749,10 @@ func checkJournal(w *Workload, j *journal) []string {
 }
 
 // checkClickHouse compares every account's balance over this run's
-// postings in ClickHouse with the journal's.
-func checkClickHouse(ctx context.Context, conn driver.Conn, db, prefix string, j *journal) []string {
-	rows, err := conn.Query(ctx, "SELECT account, toString(sum(if(side = 'debit', amount, -amount))), count() FROM "+db+".ledger_postings FINAL WHERE startsWith(transaction_id, ?) GROUP BY account", prefix)
+// postings in ClickHouse with the journal's: the postings of the
+// transactions that touched the run's bank account (every one does).
+func checkClickHouse(ctx context.Context, conn driver.Conn, db, bank string, j *journal) []string {
+	rows, err := conn.Query(ctx, "SELECT account, toString(sum(if(side = 'debit', amount, -amount))), count() FROM "+db+".ledger_postings FINAL WHERE transaction_id IN (SELECT transaction_id FROM "+db+".ledger_postings WHERE account = ?) GROUP BY account", bank)
 	if err != nil {
 		return []string{"clickhouse: " + err.Error()}
 	}

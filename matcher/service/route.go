@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -144,5 +145,35 @@ func validate(t recon.BankTransaction) error {
 	case t.AccountIBAN == "":
 		return fmt.Errorf("transaction %s: no account_iban", t.ID)
 	}
-	return nil
+	return checkIdentity(t)
+}
+
+// idForm is the form of a sighting's identity key: a key of recon.IdentityKey
+// or recon.SightingKey, or a file's charge or remainder record of one.
+var idForm = regexp.MustCompile(`^bt_[0-9a-f]{24}(:charges|:remainder)?$`)
+
+// checkIdentity recomputes what it can of a sighting's identity, so that a
+// producer writing straight to Kafka cannot post the same money twice under
+// two ids, or two payments under one: the id must be recon.IdentityKey of
+// its references, or, without any, recon.SightingKey of its producer_id.
+// A record of a bank file (message_id set) is checked for form only: the
+// reader names an entry without references by its position in the file,
+// which the record does not carry.
+func checkIdentity(t recon.BankTransaction) error {
+	if !idForm.MatchString(t.ID) {
+		return fmt.Errorf("transaction %q: the id is not an identity key (bt_ and 24 hex digits, as recon.IdentityKey gives): publish through POST /v1/bank/transactions, or compute it as recon does", t.ID)
+	}
+	if t.MessageID != "" {
+		return nil
+	}
+	if want := recon.IdentityKey(t); want != "" {
+		if t.ID != want {
+			return fmt.Errorf("transaction %s: the id disagrees with its references (recon.IdentityKey gives %s): publish through POST /v1/bank/transactions, or compute it as recon does", t.ID, want)
+		}
+		return nil
+	}
+	if t.ProducerID != "" && t.ID == recon.SightingKey(t.AccountIBAN, t.Direction, "producer", t.ProducerID) {
+		return nil
+	}
+	return fmt.Errorf("transaction %s: no reference (bank_reference, end_to_end_id, transaction_id, entry_reference) and no producer_id to name it by", t.ID)
 }
