@@ -22,6 +22,7 @@ import (
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/ingest/iso20022"
+	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -132,14 +133,26 @@ func (in *Ingest) Loans(ctx context.Context, loans []recon.Loan) error {
 		if err := in.checkClaim(where, l.VirtualIBAN, l.LoanID, claims); err != nil {
 			return err
 		}
-		v, _ := bus.Marshal(l)
-		ev := bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: "loan-" + l.LoanID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1}
-		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
-			return &InputError{Where: fmt.Sprintf("loan[%d] (loan_id %q)", i, l.LoanID), Reason: why}
+		ev, err := in.apiEvent(where, schemas.TopicLoans, schemas.TypeLoan, l.LoanID, "loan-", l)
+		if err != nil {
+			return err
 		}
 		evs = append(evs, ev)
 	}
 	return in.publish(ctx, evs)
+}
+
+// apiEvent is a record of the producer API, keyed by the thing's id, whose
+// event id is idPrefix + key + a digest of the value (a retry of the same
+// thing is the same event); one too large for Kafka is an *InputError at
+// where.
+func (in *Ingest) apiEvent(where, topic, typ, key, idPrefix string, v any) (bus.Event, error) {
+	val, _ := bus.Marshal(v)
+	ev := bus.Event{Topic: topic, Key: key, Type: typ, ID: idPrefix + key + "-" + digest(val), Source: "recon/ingest/api", Time: in.now(), Value: val, Partition: -1}
+	if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
+		return bus.Event{}, &InputError{Where: where, Reason: why}
+	}
+	return ev, nil
 }
 
 // Borrowers validates and publishes borrowers to the compacted borrowers
@@ -152,13 +165,13 @@ func (in *Ingest) Borrowers(ctx context.Context, bs []recon.Borrower) error {
 			return &InputError{Where: fmt.Sprintf("borrower[%d]", i), Reason: err.Error()}
 		}
 		b.VirtualIBAN, b.IBAN = recon.NormalizeIBAN(b.VirtualIBAN), recon.NormalizeIBAN(b.IBAN)
-		if err := in.checkClaim(fmt.Sprintf("borrower[%d] (borrower_id %q)", i, b.ID), b.VirtualIBAN, "borrower/"+b.ID, claims); err != nil {
+		where := fmt.Sprintf("borrower[%d] (borrower_id %q)", i, b.ID)
+		if err := in.checkClaim(where, b.VirtualIBAN, matcher.BorrowerKey(b.ID), claims); err != nil {
 			return err
 		}
-		v, _ := bus.Marshal(b)
-		ev := bus.Event{Topic: schemas.TopicBorrowers, Key: b.ID, Type: schemas.TypeBorrower, ID: "borrower-" + b.ID + "-" + digest(v), Source: "recon/ingest/api", Time: in.now(), Value: v, Partition: -1}
-		if why := in.tooLarge(ev.Record(in.kafka.Partitions)); why != "" {
-			return &InputError{Where: fmt.Sprintf("borrower[%d] (borrower_id %q)", i, b.ID), Reason: why}
+		ev, err := in.apiEvent(where, schemas.TopicBorrowers, schemas.TypeBorrower, b.ID, "borrower-", b)
+		if err != nil {
+			return err
 		}
 		evs = append(evs, ev)
 	}

@@ -128,10 +128,13 @@ func (in *Ingest) Amend(ctx context.Context, a Amendment) error {
 	audit := recon.Audit{ID: "loan-amended-" + l.LoanID + "-" + digestOf(after, a), Kind: recon.AuditLoanAmended, Subject: l.LoanID,
 		Before: before, After: &after, Reason: a.Reason, Actor: a.Actor, EffectiveDate: a.EffectiveDate, At: in.now()}
 	av, _ := bus.Marshal(audit)
-	lv, _ := bus.Marshal(l)
+	loanEv, err := in.apiEvent(where, schemas.TopicLoans, schemas.TypeLoan, l.LoanID, "loan-", l)
+	if err != nil {
+		return err
+	}
 	return in.publish(ctx, []bus.Event{
 		{Topic: schemas.TopicAudit, Key: l.LoanID, Type: schemas.TypeAudit, ID: audit.ID, Source: "recon/ingest/api", Time: in.now(), Value: av, Partition: -1},
-		{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: "loan-" + l.LoanID + "-" + digest(lv), Source: "recon/ingest/api", Time: in.now(), Value: lv, Partition: -1},
+		loanEv,
 	})
 }
 

@@ -127,8 +127,9 @@ func (p *Poster) plan(borrowerID, cur string, amount int64) (shares []share, lef
 		given := int64(0)
 		for i := range shares {
 			if total > 0 {
-				hi, lo := mul64(spend, owed[i])
-				budget[i] = div128(hi, lo, total)
+				hi, lo := bits.Mul64(uint64(spend), uint64(owed[i])) // exact: spend·owed/total ≤ spend
+				q, _ := bits.Div64(hi, lo, uint64(total))
+				budget[i] = int64(q)
 				given += budget[i]
 			}
 		}
@@ -160,15 +161,6 @@ func (p *Poster) plan(borrowerID, cur string, amount int64) (shares []share, lef
 		}
 	}
 	return shares, left
-}
-
-// mul64 and div128 compute a*b/c exactly (floor) for the non-negative
-// minor-unit amounts of the hot state, a*b/c <= a.
-func mul64(a, b int64) (hi, lo uint64) { return bits.Mul64(uint64(a), uint64(b)) }
-
-func div128(hi, lo uint64, c int64) int64 {
-	q, _ := bits.Div64(hi, lo, uint64(c))
-	return int64(q)
 }
 
 // borrowerMoney books money routed to a borrower (no loan named).
@@ -232,7 +224,7 @@ func days(ds []int64) string {
 			out = append(out, "(no schedule)")
 			continue
 		}
-		out = append(out, time.Unix(d*86400, 0).UTC().Format(time.DateOnly))
+		out = append(out, string(dateOfDay(d)))
 	}
 	return strings.Join(out, ", ")
 }

@@ -1,8 +1,6 @@
 package matcher
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"slices"
 	"strings"
 
@@ -55,17 +53,16 @@ func refKeys(t recon.BankTransaction) (keys []string, strong bool) {
 	if t.ID != "" {
 		keys = append(keys, "i"+t.ID)
 	}
-	scope := normIBAN(strings.TrimSpace(t.AccountIBAN)) + "\x00" + string(t.Direction) + "\x00"
-	add := func(kind byte, ref string) {
-		if ref = strings.TrimSpace(ref); ref == "" || strings.EqualFold(ref, "NOTPROVIDED") {
-			return
+	// each strong reference as recon.SightingKey names it (scoped by
+	// account and direction), behind a letter for its kind (compatible)
+	add := func(letter byte, kind, ref string) {
+		if k := recon.SightingKey(t.AccountIBAN, t.Direction, kind, ref); k != "" {
+			keys, strong = append(keys, string(letter)+strings.TrimPrefix(k, "bt_")), true
 		}
-		sum := sha256.Sum256([]byte(scope + string(kind) + "\x00" + ref))
-		keys, strong = append(keys, string(kind)+hex.EncodeToString(sum[:12])), true
 	}
-	add('a', t.BankReference)
-	add('t', t.TransactionID)
-	add('e', t.EndToEndID)
+	add('a', "acctsvcr", t.BankReference)
+	add('t', "txid", t.TransactionID)
+	add('e', "e2e", t.EndToEndID)
 	return keys, strong
 }
 

@@ -304,7 +304,7 @@ func (l *Loans) Get(id string) (recon.Loan, bool) {
 	for !it.only && it.next() {
 		var due recon.Date
 		if it.day != 0 {
-			due = recon.Date(time.Unix(it.day*86400, 0).UTC().Format(time.DateOnly))
+			due = dateOfDay(it.day)
 		}
 		loan.Schedule = append(loan.Schedule, recon.Instalment{DueDate: due, Fees: decimal.New(it.part[partFees], scale),
 			Interest: decimal.New(it.part[partInterest], scale), Principal: decimal.New(it.part[partPrincipal], scale)})
@@ -375,6 +375,11 @@ func encodeLoan(loan recon.Loan) ([]byte, error) {
 	}
 	return pack(make([]byte, 0, 64+5*len(sched)), [5]string{loan.LoanID, normIBAN(loan.VirtualIBAN), loan.MandateID, loan.DisbursementEndToEndID, loan.BorrowerID},
 		loan.Currency, principal, parts, days), nil
+}
+
+// dateOfDay is the date of a day number of dayOf.
+func dateOfDay(day int64) recon.Date {
+	return recon.Date(time.Unix(day*86400, 0).UTC().Format(time.DateOnly))
 }
 
 // dayOf is a due date as days since 1970-01-01 (0 for an absent date);
