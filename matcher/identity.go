@@ -1,7 +1,11 @@
 package matcher
 
 import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -36,8 +40,9 @@ import (
 // count of movements right when references never overlap.
 //
 // The Router keeps, per input partition, each movement (Seen) with its
-// reference keys, and an index reference key → movements. Both are
-// restored from the dedup changelog, keyed by movement.
+// reference keys, and an index reference key → movements, in its KV (on
+// disk in the service, checkpointed with the dedup changelog offset they
+// reflect); the changelog, keyed by movement, rebuilds them.
 
 // FingerprintDays is how far apart the dates of two sightings linked by
 // fingerprint may be (booking dates shift between channels).
@@ -95,7 +100,7 @@ func (r *Router) identify(t recon.BankTransaction, keys []string) (id, how strin
 	bankRef := strings.TrimSpace(t.BankReference)
 	var cands []string
 	for _, k := range keys {
-		for _, m := range r.refs[k] {
+		for _, m := range r.movementsBy(k) {
 			if k[0] == 'a' { // the bank's own reference decides
 				return m, "bank reference", nil
 			}
@@ -105,7 +110,7 @@ func (r *Router) identify(t recon.BankTransaction, keys []string) (id, how strin
 		}
 	}
 	cands = slices.DeleteFunc(cands, func(m string) bool {
-		s := r.seen[m]
+		s, _ := r.movement(m)
 		return bankRef != "" && s.BankRef != "" && s.BankRef != bankRef
 	})
 	switch len(cands) {
@@ -140,7 +145,7 @@ func (r *Router) byFingerprint(t recon.BankTransaction, keys []string) string {
 	}
 	for _, ids := range lists {
 		for _, m := range ids {
-			s, ok := r.seen[m]
+			s, ok := r.movement(m)
 			switch {
 			case !ok, slices.Contains(s.Channels, ch),
 				cp != "" && s.Counterparty != "" && s.Counterparty != cp,
@@ -202,7 +207,7 @@ func newSeen(t recon.BankTransaction, keys []string, strong bool) Seen {
 // returns the updated movement when anything changed (to write to the
 // changelog), else nil.
 func (r *Router) link(id string, t recon.BankTransaction, keys []string) *Seen {
-	s := r.seen[id]
+	s, _ := r.movement(id)
 	changed := false
 	for _, k := range keys {
 		if !slices.Contains(s.Refs, k) {
@@ -236,11 +241,12 @@ func (r *Router) link(id string, t recon.BankTransaction, keys []string) *Seen {
 // same movement again is harmless.
 func (r *Router) Remember(id string, s Seen) {
 	s.ID = id
-	_, known := r.seen[id]
-	r.seen[id] = s
-	r.index("i"+id, id)
+	_, known := r.kv.Get(keyMovement + id)
+	r.kv.Set(keyMovement+id, encodeSeen(s))
 	for _, k := range s.Refs {
-		r.index(k, id)
+		if k[0] != 'i' { // a movement's own id is found by its key
+			r.index(k, id)
+		}
 	}
 	if known || s.Account == "" {
 		return
@@ -249,27 +255,144 @@ func (r *Router) Remember(id string, s Seen) {
 	if s.BankRef != "" {
 		fp = fingerprint(s.Account, s.Direction, s.Amount, s.Currency) + printsBankRef
 	}
-	r.prints[fp] = append(r.prints[fp], id)
 	day, ok := dayOf([]byte(s.Date))
 	if !ok || day == 0 {
 		day = r.newest // undated: kept as long as what is dated now
 	}
-	r.newest = max(r.newest, day)
-	r.printQueue = append(r.printQueue, printed{day: day, fp: fp, id: id})
+	p := printed{seq: r.printSeq, day: day, fp: fp, id: id}
+	r.printSeq++
+	r.kv.Set(p.key(), p.encode())
+	r.addPrint(p)
 	r.prunePrints()
 }
 
-func (r *Router) index(k, id string) {
-	if ids := r.refs[k]; !slices.Contains(ids, id) {
-		r.refs[k] = append(ids, id)
+// Keys of the Router's state in its KV:
+//
+//	m<movement id>       the movement (Seen, as on the dedup changelog)
+//	r<reference key>     the movements with that reference (ids, each
+//	                     preceded by its length)
+//	f<16 hex digits>     one movement of the fingerprint index, numbered in
+//	                     the order indexed; deleted when it falls out of
+//	                     the index (fingerprintRetainDays)
+const (
+	keyMovement = "m"
+	keyRef      = "r"
+	keyPrint    = "f"
+)
+
+// Open makes the Router keep its movements in kv and rebuilds the
+// fingerprint index (the last fingerprintRetainDays of movements) from it.
+func (r *Router) Open(kv KV) {
+	r.kv, r.prints = kv, map[string][]string{}
+	r.printQueue, r.printHead, r.newest, r.printSeq = nil, 0, 0, 0
+	kv.Scan(keyPrint, func(k string, v []byte) bool {
+		p, ok := decodePrinted(k, v)
+		if !ok {
+			return true // not ours to judge: a later prune never finds it
+		}
+		r.addPrint(p)
+		r.printSeq = p.seq + 1
+		return true
+	})
+}
+
+// movement returns a movement by id.
+func (r *Router) movement(id string) (Seen, bool) {
+	v, ok := r.kv.Get(keyMovement + id)
+	if !ok {
+		return Seen{}, false
 	}
+	s, err := decodeSeen(v)
+	if err != nil {
+		panic("matcher: movement " + id + " in the state store does not decode: " + err.Error()) // written by encodeSeen
+	}
+	s.ID = id
+	return s, true
+}
+
+// movementsBy returns the movements a reference key names.
+func (r *Router) movementsBy(k string) []string {
+	if k[0] == 'i' {
+		if _, ok := r.kv.Get(keyMovement + k[1:]); ok {
+			return []string{k[1:]}
+		}
+		return nil
+	}
+	v, _ := r.kv.Get(keyRef + k)
+	return decodeIDs(v)
+}
+
+func (r *Router) index(k, id string) {
+	v, _ := r.kv.Get(keyRef + k)
+	if ids := decodeIDs(v); !slices.Contains(ids, id) {
+		r.kv.Set(keyRef+k, appendID(slices.Clone(v), id))
+	}
+}
+
+func appendID(b []byte, id string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(id))), id...)
+}
+
+func decodeIDs(b []byte) []string {
+	var ids []string
+	for len(b) > 0 {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || uint64(len(b)-w) < n {
+			panic("matcher: reference index entry does not decode") // written by appendID
+		}
+		ids, b = append(ids, string(b[w:w+int(n)])), b[w+int(n):]
+	}
+	return ids
+}
+
+func encodeSeen(s Seen) []byte {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("matcher: movement does not encode: " + err.Error())
+	}
+	return b
+}
+
+func decodeSeen(b []byte) (Seen, error) {
+	var s Seen
+	err := json.Unmarshal(b, &s)
+	return s, err
 }
 
 // printed is one movement in the fingerprint index, in the order they
 // were indexed.
 type printed struct {
+	seq    uint64
 	day    int64
 	fp, id string
+}
+
+func (p printed) key() string { return fmt.Sprintf("%s%016x", keyPrint, p.seq) }
+
+func (p printed) encode() []byte {
+	b := binary.AppendVarint(nil, p.day)
+	b = binary.AppendUvarint(b, uint64(len(p.fp)))
+	return append(append(b, p.fp...), p.id...)
+}
+
+func decodePrinted(k string, v []byte) (printed, bool) {
+	seq, err := strconv.ParseUint(strings.TrimPrefix(k, keyPrint), 16, 64)
+	day, w := binary.Varint(v)
+	if err != nil || w <= 0 {
+		return printed{}, false
+	}
+	n, w2 := binary.Uvarint(v[w:])
+	if w2 <= 0 || uint64(len(v)-w-w2) < n {
+		return printed{}, false
+	}
+	fp := v[w+w2:]
+	return printed{seq: seq, day: day, fp: string(fp[:n]), id: string(fp[n:])}, true
+}
+
+func (r *Router) addPrint(p printed) {
+	r.prints[p.fp] = append(r.prints[p.fp], p.id)
+	r.newest = max(r.newest, p.day)
+	r.printQueue = append(r.printQueue, p)
 }
 
 // fingerprintRetainDays is how long a movement stays in the fingerprint
@@ -286,6 +409,7 @@ func (r *Router) prunePrints() {
 		p := r.printQueue[r.printHead]
 		r.printQueue[r.printHead] = printed{}
 		r.printHead++
+		r.kv.Delete(p.key())
 		ids := slices.DeleteFunc(r.prints[p.fp], func(m string) bool { return m == p.id })
 		if len(ids) == 0 {
 			delete(r.prints, p.fp)

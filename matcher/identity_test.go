@@ -2,7 +2,9 @@ package matcher
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -200,8 +202,18 @@ func FuzzIdentity(f *testing.F) {
 		for _, m := range moves {
 			sent[m.amount]++
 		}
-		for _, s := range all {
+		var reopened *Router // from a copy of the state store taken halfway
+		for i, s := range all {
+			if i == len(all)/2 {
+				reopened = NewRouter(testLoans())
+				reopened.Open(maps.Clone(r.kv.(MemKV)))
+			}
 			d, rt, _ := r.Route(s)
+			if reopened != nil {
+				if d2, rt2, _ := reopened.Route(s); !reflect.DeepEqual(d, d2) || !reflect.DeepEqual(rt, rt2) {
+					t.Fatalf("seed %d: sighting %d decided %+v by the running Router, %+v after reopening its store", seed, i, d, d2)
+				}
+			}
 			switch {
 			case rt != nil && rt.Kind == KindConflict:
 				if payerNamed {
@@ -245,7 +257,9 @@ func TestFingerprintIndexBounded(t *testing.T) {
 	for _, ids := range r.prints {
 		held += len(ids)
 	}
-	if held > 10*(fingerprintRetainDays+1) || len(r.printQueue)-r.printHead != held {
-		t.Fatalf("%d movements in the fingerprint index after a year of 10 a day (queue %d), want at most %d", held, len(r.printQueue)-r.printHead, 10*(fingerprintRetainDays+1))
+	stored := 0
+	r.kv.Scan(keyPrint, func(string, []byte) bool { stored++; return true })
+	if held > 10*(fingerprintRetainDays+1) || len(r.printQueue)-r.printHead != held || stored != held {
+		t.Fatalf("%d movements in the fingerprint index after a year of 10 a day (queue %d, store %d), want at most %d", held, len(r.printQueue)-r.printHead, stored, 10*(fingerprintRetainDays+1))
 	}
 }

@@ -349,7 +349,7 @@ func routedReason(rt *Routed) string {
 }
 
 // A pending sighting is not remembered: the booked one posts later, and
-// after Forget a redelivery is routed again (the changelog restores it).
+// after a fresh state a redelivery is routed again (the changelog restores it).
 func TestRoutePendingThenBooked(t *testing.T) {
 	h := newHarness(t, testLoans())
 	p := credit("100.00", "DE00VIBA0000000002", "E2E-PB")
@@ -366,10 +366,10 @@ func TestRoutePendingThenBooked(t *testing.T) {
 	if d, _ := h.run(b); d.Outcome != recon.Duplicate {
 		t.Fatalf("second booked sighting: %q", d.Outcome)
 	}
-	h.router.Forget()
+	h.router.Open(NewMemKV())
 	d, rt := h.route(b)
 	if rt == nil {
-		t.Fatalf("after Forget the Router should route again, got %q", d.Outcome)
+		t.Fatalf("with a fresh state the Router should route again, got %q", d.Outcome)
 	}
 	// The posting key catches what the Router forgot.
 	if res2 := h.post(*rt); res2.Decision.Outcome != recon.Duplicate || len(res2.Entries) != 0 {

@@ -91,14 +91,16 @@ type Seen struct {
 // matching cascade. It owns the identity keys of its input partitions.
 type Router struct {
 	loans *Loans
-	// seen holds the movements by id; refs indexes them by reference key
-	// and prints by fingerprint (identity.go).
-	seen       map[string]Seen
-	refs       map[string][]string
+	// kv holds the movements by id and indexes them by reference key
+	// (identity.go: what grows with history is on disk in the service);
+	// prints indexes the movements of the last weeks by fingerprint, in
+	// memory, and is rebuilt from kv by Open.
+	kv         KV
 	prints     map[string][]string
 	printQueue []printed // in index order, for pruning
 	printHead  int
-	newest     int64 // the newest date indexed, days since 1970
+	newest     int64  // the newest date indexed, days since 1970
+	printSeq   uint64 // the next fingerprint entry's number (its key in kv)
 	// Threshold is the confidence below which a match is parked.
 	Threshold decimal.Decimal
 	// OwnAccounts are the lender's own IBANs (normalized: upper case, no
@@ -117,14 +119,8 @@ type Router struct {
 // NewRouter returns a Router over the shared loans table.
 func NewRouter(loans *Loans) *Router {
 	r := &Router{loans: loans, Threshold: decimal.RequireFromString("0.75")}
-	r.Forget()
+	r.Open(NewMemKV())
 	return r
-}
-
-// Forget drops the movements, when a partition is revoked.
-func (r *Router) Forget() {
-	r.seen, r.refs, r.prints = map[string]Seen{}, map[string][]string{}, map[string][]string{}
-	r.printQueue, r.printHead, r.newest = nil, 0, 0
 }
 
 // Route decides one sighting and remembers what it learnt. It returns the
@@ -145,7 +141,7 @@ func (r *Router) Route(t recon.BankTransaction) (recon.Decision, *Routed, *Seen)
 		return d, r.review(t, d), nil
 	}
 	if id != "" {
-		prev := r.seen[id]
+		prev, _ := r.movement(id)
 		if prev.Amount.Equal(t.Amount) && prev.Currency == t.Currency && prev.Direction == t.Direction {
 			d.Outcome, d.Rule, d.Reason = recon.Duplicate, RuleIdentity, "already booked under this identity"
 			if id != t.ID {
