@@ -38,6 +38,8 @@ type ChildSpec struct {
 	Instance       string `json:"instance,omitempty"`
 	MaxPollRecords int    `json:"max_poll_records,omitempty"`
 	CPUProfile     string `json:"cpu_profile,omitempty"`
+	// DataDir holds the matcher's local state stores ("" in memory).
+	DataDir string `json:"data_dir,omitempty"`
 	// Sink.
 	ClickHouse string `json:"clickhouse,omitempty"`
 	Database   string `json:"database,omitempty"`
@@ -92,7 +94,7 @@ func RunChild(ctx context.Context, component string, spec ChildSpec, out io.Writ
 
 func runMatcher(ctx context.Context, spec ChildSpec, log *slog.Logger, out io.Writer) error {
 	reg := prometheus.NewRegistry()
-	svc, err := service.New(service.Config{Kafka: spec.kafka(), Instance: spec.Instance, MaxPollRecords: spec.MaxPollRecords, Log: log}, reg)
+	svc, err := service.New(service.Config{Kafka: spec.kafka(), Instance: spec.Instance, MaxPollRecords: spec.MaxPollRecords, Log: log, DataDir: spec.DataDir}, reg)
 	if err != nil {
 		return err
 	}

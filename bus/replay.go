@@ -57,22 +57,37 @@ func Replay(ctx context.Context, c Config, topic string, partitions []int32, fn 
 // (stall <= 0: DefaultReplayStall). The deadline is on progress, not on the
 // whole replay, so a long history restores however long it takes.
 func ReplayWithin(ctx context.Context, c Config, topic string, partitions []int32, stall time.Duration, fn func(*kgo.Record) error) (map[int32]int64, error) {
+	from := make(map[int32]int64, len(partitions))
+	for _, p := range partitions {
+		from[p] = 0
+	}
+	return ReplayFrom(ctx, c, topic, from, stall, fn)
+}
+
+// ReplayFrom is ReplayWithin reading each partition from an offset: the
+// tail of a changelog after a checkpoint. A partition whose offset is at
+// or past its last stable offset reads nothing and keeps its offset.
+func ReplayFrom(ctx context.Context, c Config, topic string, from map[int32]int64, stall time.Duration, fn func(*kgo.Record) error) (map[int32]int64, error) {
 	if stall <= 0 {
 		stall = DefaultReplayStall
 	}
 	next := map[int32]int64{}
-	if len(partitions) == 0 {
+	if len(from) == 0 {
 		return next, nil
+	}
+	partitions := make([]int32, 0, len(from))
+	for p := range from {
+		partitions = append(partitions, p)
 	}
 	want, err := stableOffsets(ctx, c, topic, partitions, stall)
 	if err != nil {
 		return nil, err
 	}
 	offsets := map[int32]kgo.Offset{}
-	for _, p := range partitions {
-		next[p] = 0
-		if want[p] > 0 {
-			offsets[p] = kgo.NewOffset().AtStart()
+	for p, o := range from {
+		next[p] = o
+		if want[p] > o {
+			offsets[p] = kgo.NewOffset().At(o)
 		} else {
 			delete(want, p)
 		}

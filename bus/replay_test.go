@@ -30,6 +30,15 @@ func TestReplayReadsCommitted(t *testing.T) {
 	if err != nil || n != 5 || next[0] != 3 || next[1] != 2 {
 		t.Fatalf("replay: %d records, next %v, err %v; want 5, {0:3 1:2}", n, next, err)
 	}
+	// the tail after a checkpoint: partition 0 from 1, partition 1 (at its end) reads nothing
+	var got []int64
+	next, err = bus.ReplayFrom(ctx, kc, schemas.TopicStatements, map[int32]int64{0: 1, 1: 2}, time.Second, func(r *kgo.Record) error {
+		got = append(got, int64(r.Partition)*100+r.Offset)
+		return nil
+	})
+	if err != nil || len(got) != 2 || got[0] != 1 || got[1] != 2 || next[0] != 3 || next[1] != 2 {
+		t.Fatalf("replay from {0:1 1:2}: read %v (partition*100+offset), next %v, err %v; want [1 2], {0:3 1:2}", got, next, err)
+	}
 }
 
 // A replay whose reads stop short of the last stable offset (here the

@@ -77,6 +77,9 @@ func open(dir string) (d *DB, err error) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// the plain file system: pebble's default wraps it in a disk-health
+	// checker whose goroutine a failed open leaves running
+	opts.FS = vfs.Default
 	if dir == "" {
 		opts.FS = vfs.NewMem()
 	} else {

@@ -234,7 +234,7 @@ func startMatcher(s settings, kc bus.Config, reg prometheus.Registerer, log *slo
 	if err != nil {
 		return nil, err
 	}
-	svc, err := service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log, OwnAccounts: ownAccounts(), Allocation: alloc, LoanReference: ref}, reg)
+	svc, err := service.New(service.Config{Kafka: kc, Instance: s.instance, Log: log, OwnAccounts: ownAccounts(), Allocation: alloc, LoanReference: ref, DataDir: s.dataDir}, reg)
 	if err != nil {
 		return nil, err
 	}

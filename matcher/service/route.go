@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/schemas"
+	"github.com/reconhq/recon/store"
 )
 
 // route is stage one: bank transactions keyed by account and direction
@@ -29,6 +31,7 @@ func (s *Service) route(ctx context.Context) error {
 			r.OwnAccounts, r.LoanReference = s.cfg.OwnAccounts, s.cfg.LoanReference
 			return r
 		},
+		open: func(r *matcher.Router, part *store.Part) { r.Open(part) },
 		restore: func(r *matcher.Router, rec *kgo.Record) error {
 			var seen matcher.Seen
 			if err := bus.Unmarshal(rec.Value, &seen); err != nil {
@@ -78,13 +81,22 @@ func (s *Service) route(ctx context.Context) error {
 			s.routeOne(rt, r, b, now)
 		})
 		s.mu.RUnlock()
-		routers.mu.Unlock()
+		if missing == nil {
+			missing = routers.storeErr()
+		}
 		if missing != nil {
+			routers.mu.Unlock()
 			_, _ = sess.End(ctx, kgo.TryAbort)
 			return missing
 		}
+		held, mark := maps.Clone(routers.parts), routers.mark
+		routers.mu.Unlock()
 		s.m.phase.WithLabelValues("route", "decide").Observe(time.Since(decideStart).Seconds())
 		if err := s.commit(ctx, sess, b, "route"); err != nil {
+			return err
+		}
+		// the transaction is committed: the local state may now say so
+		if err := commitParts(held, mark, b.recs); err != nil {
 			return err
 		}
 		s.m.records.WithLabelValues("route").Add(float64(len(fs.Records())))

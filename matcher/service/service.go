@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/schemas"
+	"github.com/reconhq/recon/store"
 )
 
 // Config of the matcher service.
@@ -48,6 +51,10 @@ type Config struct {
 	LoanReference *regexp.Regexp
 	// Now is the clock; the stages themselves never read one.
 	Now func() time.Time
+	// DataDir is where the stages keep their state on disk (a store per
+	// instance, under matcher/<instance>); "" keeps it in memory, rebuilt
+	// from the changelogs at every start.
+	DataDir string
 }
 
 // Service is the running matcher.
@@ -73,6 +80,8 @@ type Service struct {
 
 	// partitions whose state each stage holds
 	routeHeld, postHeld atomic.Int32
+	// db is the stages' local state, open while Run runs
+	db *store.DB
 }
 
 // New returns a matcher service; Run starts it. A configuration it cannot
@@ -169,6 +178,16 @@ func (s *Service) markReady() {
 // whose transaction fails is torn down and restarted (GroupTransactSession
 // errors are not retryable), restoring its state from Kafka.
 func (s *Service) Run(ctx context.Context) error {
+	dir := ""
+	if s.cfg.DataDir != "" {
+		dir = filepath.Join(s.cfg.DataDir, "matcher", s.cfg.Instance)
+	}
+	db, err := store.Open(dir, s.cfg.Log)
+	if err != nil {
+		return fmt.Errorf("matcher: local state: %w", err)
+	}
+	defer db.Close()
+	s.db = db
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	// The stages join their groups and restore their partitions while the
@@ -177,7 +196,8 @@ func (s *Service) Run(ctx context.Context) error {
 	errs := make(chan error, 3)
 	go func() { errs <- s.forever(ctx, "route", s.route) }()
 	go func() { errs <- s.forever(ctx, "post", s.post) }()
-	loansCl, err := s.catchUpLoans(ctx)
+	var loansCl *kgo.Client
+	loansCl, err = s.catchUpLoans(ctx)
 	if err == nil {
 		defer loansCl.Close()
 		close(s.loaded)
@@ -346,15 +366,21 @@ const txnTimeout = 30 * time.Second
 // it could not: the stage then ends its session (errNotRestored) and
 // restarts; a wait that made no progress (*bus.ErrReplayStalled) is kept
 // for NotReady until a restore succeeds.
-func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage int, topic string, parts []int32, apply func(*kgo.Record) error) bool {
+func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage int, topic string, from map[int32]int64, apply func(*kgo.Record) error) (map[int32]int64, bool) {
 	start, records := time.Now(), 0
 	settleFor := 2 * txnTimeout
 	if s.stall > 0 {
 		settleFor = s.stall
 	}
+	parts := make([]int32, 0, len(from))
+	for p := range from {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
 	err := settle(ctx, cl, topic, parts, settleFor)
+	var next map[int32]int64
 	if err == nil {
-		_, err = bus.ReplayWithin(ctx, s.cfg.Kafka, topic, parts, s.stall, func(r *kgo.Record) error {
+		next, err = bus.ReplayFrom(ctx, s.cfg.Kafka, topic, from, s.stall, func(r *kgo.Record) error {
 			records++
 			return apply(r)
 		})
@@ -367,17 +393,17 @@ func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage int, topic 
 			s.stuck[stage].Store(&err)
 			s.cfg.Log.Error(name+" stage cannot restore its state: the last stable offset does not advance", "topic", stalled.Topic,
 				"partition", stalled.Partition, "reached", stalled.Reached, "want", stalled.Want, "partitions_pending", stalled.Pending, "err", err)
-			return false
+			return nil, false
 		}
 		s.cfg.Log.Error(name+" stage could not restore its state", "from", topic, "partitions", parts, "err", err)
-		return false
+		return nil, false
 	}
 	level := slog.LevelInfo
 	if len(parts) == 0 {
 		level = slog.LevelDebug // a step of a rebalance
 	}
 	s.cfg.Log.Log(ctx, level, name+" stage restored", "partitions", parts, "from", topic, "records", records, "took", time.Since(start).Round(time.Millisecond))
-	return true
+	return next, true
 }
 
 // settle makes the replay of a stage's state on assignment complete. The

@@ -38,6 +38,10 @@ type env struct {
 	kc bus.Config
 	cl *kgo.Client
 	in *ingest.Ingest
+	// dataDir holds the matcher's local state ("": in memory); log, when
+	// set, receives the matcher's log.
+	dataDir string
+	log     io.Writer
 }
 
 func newEnv(t *testing.T) *env {
@@ -52,8 +56,12 @@ func newEnv(t *testing.T) *env {
 func (e *env) start(instance string, maxPoll int) (stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := service.New(service.Config{Kafka: e.kc, Instance: instance, MaxPollRecords: maxPoll,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
+	w := e.log
+	if w == nil {
+		w = io.Discard
+	}
+	svc, err := service.New(service.Config{Kafka: e.kc, Instance: instance, MaxPollRecords: maxPoll, DataDir: e.dataDir,
+		Log: slog.New(slog.NewTextHandler(w, nil))}, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
