@@ -261,6 +261,75 @@ func (l *Loans) PartitionKey(loanID string) string {
 	return loanID
 }
 
+// packedVersion leads a packed record outside the table (Packed): a store
+// written by a build with another record layout is not read as this one.
+const packedVersion = 1
+
+// Packed returns a copy of a loan's record in the table's own form, for the
+// matcher's local store: PutPacked takes it back without parsing JSON
+// (about ten times faster, which is most of a restart with a million loans).
+func (l *Loans) Packed(id string) ([]byte, bool) {
+	off, ok := l.find(keyID, id)
+	if !ok {
+		return nil, false
+	}
+	rec := l.arena[off : int(off)+l.recordLen(off)]
+	return append([]byte{packedVersion}, rec...), true
+}
+
+// PutPacked adds or replaces a loan from its packed record (Packed). A
+// record of another layout, or one whose lengths do not add up, is an
+// error and the table is unchanged.
+func (l *Loans) PutPacked(rec []byte) error {
+	if len(rec) == 0 || rec[0] != packedVersion {
+		return fmt.Errorf("packed loan record: not of layout %d", packedVersion)
+	}
+	rec = rec[1:]
+	id, ok := checkPacked(rec)
+	if !ok {
+		return fmt.Errorf("packed loan record: malformed (%d bytes)", len(rec))
+	}
+	return l.putRecord(id, rec)
+}
+
+// checkPacked walks a packed record with bounds checks: its id, and
+// whether its parts fill it exactly.
+func checkPacked(rec []byte) (id string, ok bool) {
+	o := 0
+	for i := range 5 { // id, virtual IBAN, mandate, disbursement e2e, borrower
+		n, k := binary.Uvarint(rec[o:])
+		if k <= 0 || n > uint64(len(rec)-o-k) {
+			return "", false
+		}
+		if i == 0 {
+			id = string(rec[o+k : o+k+int(n)])
+		}
+		o += k + int(n)
+	}
+	if o += 3; o > len(rec) { // currency
+		return "", false
+	}
+	varint := func() bool {
+		_, k := binary.Varint(rec[o:])
+		o += k
+		return k > 0
+	}
+	if !varint() { // principal
+		return "", false
+	}
+	n, k := binary.Uvarint(rec[o:])
+	if k <= 0 || n > MaxInstalments {
+		return "", false
+	}
+	o += k
+	for range 4 * n { // due date, fees, interest, principal of each instalment
+		if !varint() {
+			return "", false
+		}
+	}
+	return id, id != "" && o == len(rec)
+}
+
 // Delete removes a loan (a tombstone on the compacted topic).
 func (l *Loans) Delete(id string) {
 	off, ok := l.find(keyID, id)

@@ -156,3 +156,44 @@ func TestLoansContestedVirtualIBAN(t *testing.T) {
 		}
 	}
 }
+
+// A loan's packed record (the local store's form) gives back the same
+// loan; a record cut short or of another layout is refused.
+func TestLoansPacked(t *testing.T) {
+	l := NewLoans()
+	loans := []recon.Loan{
+		{LoanID: "L-1", VirtualIBAN: "DE00VIBA1", Currency: "EUR", Principal: dec("100.50"), MandateID: "M-1", DisbursementEndToEndID: "D-1", BorrowerID: "B-1",
+			Schedule: []recon.Instalment{{DueDate: "2026-01-01", Principal: dec("40.50"), Interest: dec("2"), Fees: dec("0.10")}, {DueDate: "2026-02-01", Principal: dec("60"), Interest: dec("1.25")}}},
+		{LoanID: "L-2", Currency: "JPY", Principal: dec("1000")},
+	}
+	copyOf := NewLoans()
+	for _, loan := range loans {
+		if err := l.Put(loan); err != nil {
+			t.Fatal(err)
+		}
+		rec, ok := l.Packed(loan.LoanID)
+		if !ok {
+			t.Fatalf("%s: no packed record", loan.LoanID)
+		}
+		for n := range len(rec) - 1 {
+			if err := NewLoans().PutPacked(rec[:n]); err == nil {
+				t.Fatalf("%s: a record cut to %d of %d bytes was taken", loan.LoanID, n, len(rec))
+			}
+		}
+		other := append([]byte{packedVersion + 1}, rec[1:]...)
+		if err := NewLoans().PutPacked(other); err == nil {
+			t.Fatalf("%s: a record of another layout was taken", loan.LoanID)
+		}
+		if err := copyOf.PutPacked(rec); err != nil {
+			t.Fatalf("%s: %v", loan.LoanID, err)
+		}
+		want, _ := l.Get(loan.LoanID)
+		got, ok := copyOf.Get(loan.LoanID)
+		if !ok || got.LoanID != want.LoanID || got.BorrowerID != want.BorrowerID || !got.Principal.Equal(want.Principal) || len(got.Schedule) != len(want.Schedule) {
+			t.Fatalf("%s: from the packed record %+v, want %+v", loan.LoanID, got, want)
+		}
+	}
+	if got := copyOf.LoansOf("B-1"); len(got) != 1 || got[0] != "L-1" {
+		t.Fatalf("borrower B-1's loans after PutPacked: %v", got)
+	}
+}

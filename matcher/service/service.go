@@ -196,13 +196,12 @@ func (s *Service) Run(ctx context.Context) error {
 	errs := make(chan error, 3)
 	go func() { errs <- s.forever(ctx, "route", s.route) }()
 	go func() { errs <- s.forever(ctx, "post", s.post) }()
-	var loansCl *kgo.Client
-	loansCl, err = s.catchUpLoans(ctx)
+	loansCl, tb, err := s.catchUpLoans(ctx)
 	if err == nil {
 		defer loansCl.Close()
 		close(s.loaded)
 		s.markReady()
-		go func() { errs <- s.tailLoans(ctx, loansCl) }()
+		go func() { errs <- s.tailLoans(ctx, loansCl, tb) }()
 		err = <-errs
 	}
 	// Run returns only once every loop has stopped: a Service restarted in
@@ -255,79 +254,6 @@ func (s *Service) forever(ctx context.Context, stage string, run func(context.Co
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
-}
-
-// catchUpLoans reads the loans topic to its end before matching starts, so
-// a restart does not park known loans' payments in suspense.
-func (s *Service) catchUpLoans(ctx context.Context) (*kgo.Client, error) {
-	parts := bus.Partitions(s.cfg.Kafka.Partitions)
-	start, records := time.Now(), 0
-	from := map[string]map[int32]kgo.Offset{}
-	for _, topic := range []string{schemas.TopicBorrowers, schemas.TopicLoans} {
-		next, err := bus.Replay(ctx, s.cfg.Kafka, topic, parts, func(r *kgo.Record) error {
-			records++
-			s.loanRecord(r)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("matcher: load %s: %w", topic, err)
-		}
-		from[topic] = map[int32]kgo.Offset{}
-		for p, o := range next {
-			from[topic][p] = kgo.NewOffset().At(o)
-		}
-	}
-	s.cfg.Log.Info("loans table caught up", "loans", s.loans.Len(), "records", records, "took", time.Since(start).Round(time.Millisecond))
-	return kgo.NewClient(s.cfg.Kafka.Opts(kgo.ConsumePartitions(from))...)
-}
-
-func (s *Service) tailLoans(ctx context.Context, cl *kgo.Client) error {
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		fs.EachError(func(t string, p int32, err error) { s.cfg.Log.Warn("loans topic fetch", "partition", p, "err", err) })
-		fs.EachRecord(s.loanRecord)
-	}
-}
-
-// loanRecord applies one record of the loans topic. A record the table
-// cannot take is logged with its coordinates and counted, and the loans
-// after it still load: one bad loan must not keep every payment from
-// matching. The record itself stays on the (compacted) topic until a
-// corrected loan with the same key replaces it.
-func (s *Service) loanRecord(r *kgo.Record) {
-	if err := s.applyLoan(r); err != nil {
-		s.m.loansRefused.Inc()
-		s.cfg.Log.Error("loan record refused; publish a corrected loan with the same id", "where", bus.Where(r), "err", err)
-	}
-}
-
-func (s *Service) applyLoan(r *kgo.Record) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.version++
-	if r.Topic == schemas.TopicBorrowers {
-		if r.Value == nil {
-			s.loans.DeleteBorrower(string(r.Key))
-			return nil
-		}
-		var b recon.Borrower
-		if err := bus.Unmarshal(r.Value, &b); err != nil {
-			return fmt.Errorf("%s: %w", bus.Where(r), err)
-		}
-		return s.loans.PutBorrower(b)
-	}
-	if r.Value == nil {
-		s.loans.Delete(string(r.Key))
-		return nil
-	}
-	if err := s.loans.PutJSON(r.Value); err != nil {
-		return fmt.Errorf("%s: %w", bus.Where(r), err)
-	}
-	s.m.loans.Set(float64(s.loans.Len()))
-	return nil
 }
 
 // Loan returns a loan from the table.

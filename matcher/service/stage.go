@@ -73,7 +73,7 @@ func (st *states[S]) callbacks(s *Service, d stageState[S]) (assigned func(conte
 		var mark store.Mark
 		if d.open != nil && len(parts) > 0 {
 			var err error
-			if mark, from, local, err = s.openParts(ctx, cl, d.stage, d.changelog, parts); err != nil {
+			if mark, from, local, err = s.openParts(ctx, kadm.NewClient(cl), stageNames[d.stage], d.changelog, parts); err != nil {
 				s.cfg.Log.Error(stageNames[d.stage]+" stage could not open its local state", "partitions", parts, "err", err)
 				st.unrestored.Store(true)
 				st.wake()
@@ -139,16 +139,16 @@ func checkpoint(part *store.Part, mark store.Mark, next int64) error {
 	return part.Commit(mark)
 }
 
-// openParts opens the local state of the partitions a stage was given and
+// openParts opens the local state (named name: a stage, the loans table)
+// of the partitions it was given and
 // says where each one's changelog replay starts: after the store's Mark,
 // when the Mark names this changelog (same topic and topic id: not a topic
 // deleted and created again since) and an offset Kafka has; from the start
 // otherwise, with the state wiped (logged with the reason). It returns the
 // Mark every commit of these partitions carries.
-func (s *Service) openParts(ctx context.Context, cl *kgo.Client, stage int, changelog string, parts []int32) (store.Mark, map[int32]int64, map[int32]*store.Part, error) {
+func (s *Service) openParts(ctx context.Context, adm *kadm.Client, name, changelog string, parts []int32) (store.Mark, map[int32]int64, map[int32]*store.Part, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(cl)
 	topics, err := adm.ListTopics(ctx, changelog)
 	if err == nil {
 		err = topics.Error()
@@ -166,7 +166,7 @@ func (s *Service) openParts(ctx context.Context, cl *kgo.Client, stage int, chan
 	mark := store.Mark{Topic: changelog, TopicID: topics[changelog].ID.String()}
 	from, local := map[int32]int64{}, map[int32]*store.Part{}
 	for _, p := range parts {
-		part := s.db.Part(fmt.Sprintf("%s/p%03d/", stageNames[stage], p))
+		part := s.db.Part(fmt.Sprintf("%s/p%03d/", name, p))
 		had, err := part.Mark()
 		lso, _ := stable.Lookup(changelog, p)
 		why := ""
@@ -183,7 +183,7 @@ func (s *Service) openParts(ctx context.Context, cl *kgo.Client, stage int, chan
 			continue
 		}
 		if why != "" {
-			s.cfg.Log.Warn(stageNames[stage]+" stage: local state not trusted; rebuilt from the changelog", "partition", p, "changelog", changelog, "why", why)
+			s.cfg.Log.Warn("local state not trusted; rebuilt from the changelog", "state", name, "partition", p, "changelog", changelog, "why", why)
 		}
 		if err := part.Wipe(); err != nil {
 			return store.Mark{}, nil, nil, errors.Join(err, errors.New("cannot wipe the local state: remove "+s.db.Dir()))

@@ -34,7 +34,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var routeRestored = regexp.MustCompile(`msg="route stage restored" .*? records=(\d+)`)
+var (
+	routeRestored = regexp.MustCompile(`msg="route stage restored" .*? records=(\d+)`)
+	loansLoaded   = regexp.MustCompile(`msg="loans table caught up" loans=(\d+) .*? records=(\d+)`)
+)
 
 // restoredRecords sums the dedup changelog records the route stage read
 // to restore its partitions.
@@ -133,6 +136,12 @@ func TestServiceRestartWithLocalState(t *testing.T) {
 			checkExactlyOnce(t, o, ids)
 			if got := o.balance["bank:"+acct].Neg(); !got.Equal(total) {
 				t.Errorf("bank account debited %s, want %s (each transaction once)", got, total)
+			}
+			// the loans did not change since the store was written: with a
+			// usable store none is read from the topic
+			if m := loansLoaded.FindStringSubmatch(log.String()); m == nil || m[1] != strconv.Itoa(nLoans) ||
+				(c.tail >= 0) != (m[2] == "0") {
+				t.Errorf("loans table after the restart: %v, want %d loans, read from the topic only without a usable store", m, nLoans)
 			}
 			read := restoredRecords(log.String())
 			t.Logf("the restore read %d dedup changelog records", read)
