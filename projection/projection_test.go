@@ -157,6 +157,9 @@ func TestItemsByPartition(t *testing.T) {
 	if part, ok := p.ItemPartition(recon.ConflictID(t1)); !ok || part != 0 || p.Items()[1].Kind != recon.ItemConflict || !p.Items()[1].Amount.IsZero() {
 		t.Errorf("review item: %d %v %+v", part, ok, p.Items())
 	}
+	if got := p.Parked(); len(got) != 1 || got["EUR"].Count != 1 || !got["EUR"].Amount.Equal(dec("50")) || !got["EUR"].Oldest.Equal(base.Add(time.Hour)) {
+		t.Errorf("parked %+v (the review item holds no money)", got)
+	}
 }
 
 // A checkpoint restores the same state; one truncated or altered is

@@ -45,7 +45,7 @@ func (p *Projection) applySuspense(partition int32, e recon.Entry) {
 		p.items[partition] = open
 	}
 	item := func(kind, id string, amount decimal.Decimal, loanID string) *Item {
-		t := recon.BankTransaction{ID: e.TransactionID}
+		t := recon.BankTransaction{ID: e.TransactionID, Currency: e.Postings[0].Currency} // an entry the matcher did not write
 		if e.Item != nil {
 			t = *e.Item
 		}
@@ -122,4 +122,33 @@ func (p *Projection) ItemPartition(id string) (int32, bool) {
 		}
 	}
 	return best, found
+}
+
+// Parked sums the open items that hold money in one currency.
+type Parked struct {
+	Count  int
+	Amount decimal.Decimal
+	Oldest time.Time // since when the oldest waits
+}
+
+// Parked is, per currency, what the open money items hold (review items
+// move no money and are left out). It reads every open item: call it once
+// per batch, not per entry.
+func (p *Projection) Parked() map[string]Parked {
+	out := map[string]Parked{}
+	for _, open := range p.items {
+		for _, it := range open {
+			if it.Kind != recon.ItemMoney {
+				continue
+			}
+			s := out[it.Transaction.Currency]
+			s.Count++
+			s.Amount = s.Amount.Add(it.Amount)
+			if s.Oldest.IsZero() || it.Since.Before(s.Oldest) {
+				s.Oldest = it.Since
+			}
+			out[it.Transaction.Currency] = s
+		}
+	}
+	return out
 }
