@@ -115,11 +115,11 @@ func (a *API) suspense(w http.ResponseWriter, r *http.Request) {
 }
 
 type assignRequest struct {
-	LoanID      string               `json:"loan_id"`
-	Amount      *decimal.Decimal     `json:"amount"`
+	LoanID      string             `json:"loan_id"`
+	Amount      *decimal.Decimal   `json:"amount"`
 	Allocations []recon.Allocation `json:"allocations"`
-	Note        string               `json:"note"`
-	Actor       string               `json:"actor"`
+	Note        string             `json:"note"`
+	Actor       string             `json:"actor"`
 }
 
 // assign publishes the person's decision to the partition that holds the
