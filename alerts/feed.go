@@ -13,6 +13,7 @@ import (
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/ledger"
+	"github.com/reconhq/recon/projection"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -121,20 +122,18 @@ func (s *Service) Feed(ctx context.Context, cfg FeedConfig) error {
 
 // Limits on the feed's state.
 const (
-	maxFeedLoans     = 2_000_000 // loans whose schedule is kept
-	maxSuspenseItems = 1_000_000 // open suspense items tracked for count and age
-	maxDirectDebits  = 100_000   // direct-debit transaction ids remembered (one sighting counted)
+	maxFeedLoans    = 2_000_000 // loans whose schedule is kept
+	maxDirectDebits = 100_000   // direct-debit transaction ids remembered (one sighting counted)
 )
 
-// feed is the alerts' projection of the topics: balances (the book), open
-// suspense items, loans' schedules and what each loan part was paid, and
-// recent direct debits. record applies one record and queues the events it
-// causes; flush returns them, coalesced per subject.
+// feed is the alerts' view of the topics: the journal's projection
+// (balances now, open suspense items, what each loan part was paid),
+// loans' schedules, and recent direct debits. record applies one record
+// and queues the events it causes; flush returns them, coalesced per
+// subject.
 type feed struct {
-	book     *ledger.Book
-	items    map[string]suspenseItem // open suspense items by transaction id
-	loans    map[string]recon.Loan   // schedules sorted by due date, no borrower
-	paid     map[string]map[string]decimal.Decimal
+	proj     *projection.Projection
+	loans    map[string]recon.Loan // schedules sorted by due date, no borrower
 	dd       map[string]bool
 	ddOrder  []string
 	ddNext   int
@@ -144,21 +143,16 @@ type feed struct {
 	touched  map[string]bool // loans touched since flush
 }
 
-type suspenseItem struct {
-	currency string
-	since    time.Time
-}
-
 func newFeed() *feed {
-	return &feed{book: ledger.NewBook(), items: map[string]suspenseItem{}, loans: map[string]recon.Loan{},
-		paid: map[string]map[string]decimal.Decimal{}, dd: map[string]bool{}, accounts: map[string]bool{}, touched: map[string]bool{}}
+	return &feed{proj: projection.New(projection.Config{}), loans: map[string]recon.Loan{}, dd: map[string]bool{}, accounts: map[string]bool{},
+		touched: map[string]bool{}}
 }
 
 func (f *feed) record(r *kgo.Record, replay bool) {
 	switch r.Topic {
 	case schemas.TopicLedgerEntries:
 		var e recon.Entry
-		if bus.Unmarshal(r.Value, &e) != nil || f.book.Apply(e) != nil {
+		if bus.Unmarshal(r.Value, &e) != nil || f.proj.Apply(r.Partition, r.Offset, e) != nil {
 			return
 		}
 		f.entry(e, replay)
@@ -166,7 +160,6 @@ func (f *feed) record(r *kgo.Record, replay bool) {
 		key := string(r.Key)
 		if len(r.Value) == 0 { // a tombstone
 			delete(f.loans, key)
-			delete(f.paid, key)
 			return
 		}
 		l, err := recon.DecodeLoan(r.Value)
@@ -239,59 +232,20 @@ func (f *feed) directDebit(t recon.BankTransaction) (DirectDebitSeen, bool) {
 	return DirectDebitSeen{ID: t.ID, Return: ret}, true
 }
 
-// Journal entry kinds the feed follows (package matcher's Entry*
-// constants): what parks money in suspense, what takes it out, and what
-// moves principal without being a payment.
-const (
-	kindSuspense = "suspense"
-	kindRepark   = "repark"
-	kindRelease  = "suspense-release"
-	kindReversal = "reversal"
-	kindTakeBack = "take-back"
-)
-
-var notPayment = map[string]bool{"disbursement": true, "debit-reversal": true}
-
+// entry notes what a new entry touched: accounts, loans paid, suspense.
 func (f *feed) entry(e recon.Entry, replay bool) {
-	switch e.Kind {
-	case kindSuspense, kindRepark:
-		if _, ok := f.items[e.TransactionID]; ok || len(f.items) < maxSuspenseItems {
-			cur := ""
-			if len(e.Postings) > 0 {
-				cur = e.Postings[0].Currency
-			}
-			f.items[e.TransactionID] = suspenseItem{currency: cur, since: e.BookedAt}
-		}
-	case kindRelease, kindReversal, kindTakeBack:
-		delete(f.items, e.TransactionID) // released, or a waiting return resolved
+	if replay {
+		return
 	}
 	for _, p := range e.Postings {
-		if e.LoanID != "" {
-			if part, ok := strings.CutPrefix(p.Account, "loan:"+e.LoanID+":"); ok && part != "credit" && !notPayment[e.Kind] {
-				m := f.paid[e.LoanID]
-				if m == nil {
-					m = map[string]decimal.Decimal{}
-					f.paid[e.LoanID] = m
-				}
-				delta := p.Amount // what the borrower paid: credits minus debits
-				if p.Side == recon.DebitSide {
-					delta = delta.Neg()
-				}
-				m[part] = m[part].Add(delta)
-				if !replay {
-					f.touched[e.LoanID] = true
-				}
-			}
-		}
-		if replay {
-			continue
-		}
 		f.accounts[p.Account] = true
-		if p.Account == ledger.Suspense {
-			f.suspense = true
+		if a, ok := ledger.ParseAccount(p.Account); ok && a.Kind == ledger.KindLoan && a.Part != ledger.PartCredit && !recon.Lent(e.Kind) {
+			f.touched[a.ID] = true
 		}
+		f.suspense = f.suspense || p.Account == ledger.Suspense
 	}
-	if !replay && (e.Kind == kindSuspense || e.Kind == kindRepark || e.Kind == kindRelease || e.Kind == kindReversal || e.Kind == kindTakeBack) {
+	switch e.Kind {
+	case recon.EntrySuspense, recon.EntryRepark, recon.EntryRelease, recon.EntryReversal, recon.EntryTakeBack:
 		f.suspense = true
 	}
 }
@@ -302,7 +256,7 @@ func (f *feed) flush() []Event {
 	out := f.events
 	f.events = nil
 	for _, account := range sortedKeys(f.accounts) {
-		for _, b := range f.book.Balances(account, time.Time{}) {
+		for _, b := range f.proj.Balances(account, time.Time{}) {
 			out = append(out, BalanceChanged{Account: account, Currency: b.Currency, Balance: b.Balance})
 		}
 	}
@@ -320,7 +274,7 @@ func (f *feed) flush() []Event {
 
 // suspenseStates is one SuspenseState per currency: the total is what the
 // suspense account owes (credits - debits), count and oldest are the open
-// items'.
+// items' that hold money (a review item moves none).
 func (f *feed) suspenseStates() []Event {
 	byCur := map[string]*SuspenseState{}
 	get := func(cur string) *SuspenseState {
@@ -331,15 +285,12 @@ func (f *feed) suspenseStates() []Event {
 		}
 		return s
 	}
-	for _, b := range f.book.Balances(ledger.Suspense, time.Time{}) {
+	for _, b := range f.proj.Balances(ledger.Suspense, time.Time{}) {
 		get(b.Currency).Total = b.Balance.Neg()
 	}
-	for _, it := range f.items {
-		s := get(it.currency)
-		s.Count++
-		if s.Oldest.IsZero() || it.since.Before(s.Oldest) {
-			s.Oldest = it.since
-		}
+	for cur, p := range f.proj.Parked() {
+		s := get(cur)
+		s.Count, s.Oldest = p.Count, p.Oldest
 	}
 	var out []Event
 	for _, cur := range sortedKeys(byCur) {
@@ -356,9 +307,10 @@ func (f *feed) instalments(loanID string) []Event {
 	if !ok {
 		return nil
 	}
+	paid := f.proj.Loan(loanID, l.Currency)
 	left := map[string]decimal.Decimal{}
-	for part, v := range f.paid[loanID] {
-		left[part] = decimal.Max(v, decimal.Zero)
+	for _, part := range []string{ledger.PartFees, ledger.PartInterest, ledger.PartPrincipal} {
+		left[part] = decimal.Max(paid.Part(part), decimal.Zero)
 	}
 	var out []Event
 	for _, in := range l.Schedule {
@@ -366,7 +318,7 @@ func (f *feed) instalments(loanID string) []Event {
 		for _, g := range []struct {
 			part   string
 			amount decimal.Decimal
-		}{{"fees", in.Fees}, {"interest", in.Interest}, {"principal", in.Principal}} {
+		}{{ledger.PartFees, in.Fees}, {ledger.PartInterest, in.Interest}, {ledger.PartPrincipal, in.Principal}} {
 			covered := decimal.Min(g.amount, left[g.part])
 			left[g.part] = left[g.part].Sub(covered)
 			owed = owed.Add(g.amount.Sub(covered))

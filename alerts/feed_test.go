@@ -20,8 +20,12 @@ func rec(t *testing.T, topic, key string, v any) *kgo.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kgo.Record{Topic: topic, Key: []byte(key), Value: b}
+	recOffset++
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: b, Offset: recOffset}
 }
+
+// recOffset numbers the records rec makes, as a partition would.
+var recOffset int64
 
 func posting(account string, side recon.Side, amount string) recon.Posting {
 	return recon.Posting{Account: account, Side: side, Amount: dec(amount), Currency: "EUR"}

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/auth"
 	"github.com/reconhq/recon/bus"
-	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -117,11 +115,11 @@ func (a *API) suspense(w http.ResponseWriter, r *http.Request) {
 }
 
 type assignRequest struct {
-	LoanID      string               `json:"loan_id"`
-	Amount      *decimal.Decimal     `json:"amount"`
-	Allocations []matcher.Allocation `json:"allocations"`
-	Note        string               `json:"note"`
-	Actor       string               `json:"actor"`
+	LoanID      string             `json:"loan_id"`
+	Amount      *decimal.Decimal   `json:"amount"`
+	Allocations []recon.Allocation `json:"allocations"`
+	Note        string             `json:"note"`
+	Actor       string             `json:"actor"`
 }
 
 // assign publishes the person's decision to the partition that holds the
@@ -148,7 +146,7 @@ func (a *API) assign(w http.ResponseWriter, r *http.Request) {
 			reply(w, http.StatusNotFound, map[string]string{"error": "no open suspense item " + id})
 			return
 		}
-		req.Allocations = []matcher.Allocation{{LoanID: req.LoanID, Amount: item.Amount}}
+		req.Allocations = []recon.Allocation{{LoanID: req.LoanID, Amount: item.Amount}}
 	}
 	if len(req.Allocations) == 0 || strings.TrimSpace(req.Note) == "" {
 		reply(w, http.StatusBadRequest, map[string]string{"error": "give loan_id or allocations, and a note saying why"})
@@ -170,17 +168,9 @@ func (a *API) assign(w http.ResponseWriter, r *http.Request) {
 	} else if req.Actor == "" {
 		req.Actor = "api"
 	}
-	rt := matcher.Routed{Kind: matcher.KindAssign, Key: schemas.SuspenseKey, Transaction: recon.BankTransaction{ID: id}, ItemID: id,
-		Rule: matcher.RuleManual, Allocations: req.Allocations, Note: req.Note, Actor: req.Actor}
-	v, _ := json.Marshal(rt)
-	now := a.Now()
-	ev := bus.Event{Topic: schemas.TopicRouted, Key: schemas.SuspenseKey, Type: schemas.TypeRouted,
-		ID: fmt.Sprintf("assign-%s-%d", id, now.UnixNano()), Source: "recon/api", Time: now, Value: v, Partition: p}
-	if err := a.Producer.ProduceSync(r.Context(), ev.Record(a.Kafka.Partitions)).FirstErr(); err != nil {
-		reply(w, http.StatusServiceUnavailable, map[string]string{"error": "not stored, retry: " + err.Error()})
-		return
-	}
-	reply(w, http.StatusAccepted, map[string]any{"accepted": true, "item": id, "allocations": req.Allocations})
+	c := recon.SuspenseCommand{Kind: recon.SuspenseAssign, Key: schemas.SuspenseKey, Transaction: recon.BankTransaction{ID: id}, ItemID: id,
+		Rule: recon.RuleManual, Allocations: req.Allocations, Note: req.Note, Actor: req.Actor}
+	a.publish(w, r, c, p, "assign-"+id, map[string]any{"accepted": true, "item": id, "allocations": req.Allocations})
 }
 
 func reply(w http.ResponseWriter, code int, v any) {

@@ -3,12 +3,12 @@ package api
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/ledger"
 )
 
 // Limits of GET /v1/loans/{loan_id}/entries.
@@ -38,15 +38,8 @@ type LoanEntry struct {
 
 // loanOfAccount is the loan id and part of a "loan:<id>:<part>" account.
 func loanOfAccount(account string) (id, part string, ok bool) {
-	rest, found := strings.CutPrefix(account, "loan:")
-	if !found {
-		return "", "", false
-	}
-	i := strings.LastIndexByte(rest, ':')
-	if i <= 0 {
-		return "", "", false
-	}
-	return rest[:i], rest[i+1:], true
+	a, ok := ledger.ParseAccount(account)
+	return a.ID, a.Part, ok && a.Kind == ledger.KindLoan
 }
 
 // indexByLoan remembers e under every loan it names or posts to. Called

@@ -8,7 +8,6 @@ import (
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
-	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -53,8 +52,8 @@ func (a *API) dismiss(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, map[string]string{"error": "no open suspense item " + id})
 		return
 	}
-	rt := matcher.Routed{Kind: matcher.KindDismiss, Key: schemas.SuspenseKey, ItemID: id, Rule: matcher.RuleManual, Note: req.Note, Actor: req.Actor}
-	a.publish(w, r, rt, p, "dismiss-"+id, map[string]any{"accepted": true, "item": id})
+	c := recon.SuspenseCommand{Kind: recon.SuspenseDismiss, Key: schemas.SuspenseKey, ItemID: id, Rule: recon.RuleManual, Note: req.Note, Actor: req.Actor}
+	a.publish(w, r, c, p, "dismiss-"+id, map[string]any{"accepted": true, "item": id})
 }
 
 // unassign takes an assignment of suspense item id (a transaction id) back
@@ -67,17 +66,18 @@ func (a *API) unassign(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rt := matcher.Routed{Kind: matcher.KindUnassign, Key: a.View.RouteKey(req.LoanID), LoanID: req.LoanID, Transaction: recon.BankTransaction{ID: id},
-		Rule: matcher.RuleManualUnassign, Note: req.Note, Actor: req.Actor}
-	a.publish(w, r, rt, -1, "unassign-"+id+"-"+req.LoanID, map[string]any{"accepted": true, "item": id, "loan_id": req.LoanID})
+	c := recon.SuspenseCommand{Kind: recon.SuspenseUnassign, Key: a.View.RouteKey(req.LoanID), LoanID: req.LoanID, Transaction: recon.BankTransaction{ID: id},
+		Rule: recon.RuleManualUnassign, Note: req.Note, Actor: req.Actor}
+	a.publish(w, r, c, -1, "unassign-"+id+"-"+req.LoanID, map[string]any{"accepted": true, "item": id, "loan_id": req.LoanID})
 }
 
-// publish stores rt on the routed topic (partition p, or by key when p < 0)
-// and answers 202 once it is durable.
-func (a *API) publish(w http.ResponseWriter, r *http.Request, rt matcher.Routed, p int32, id string, answer map[string]any) {
-	v, _ := json.Marshal(rt)
+// publish stores c on the routed topic (partition p, or by key when p < 0),
+// where the matcher's partition that holds the item reads it as a routed
+// record, and answers 202 once it is durable.
+func (a *API) publish(w http.ResponseWriter, r *http.Request, c recon.SuspenseCommand, p int32, id string, answer map[string]any) {
+	v, _ := json.Marshal(c)
 	now := a.Now()
-	ev := bus.Event{Topic: schemas.TopicRouted, Key: rt.Key, Type: schemas.TypeRouted,
+	ev := bus.Event{Topic: schemas.TopicRouted, Key: c.Key, Type: schemas.TypeRouted,
 		ID: fmt.Sprintf("%s-%d", id, now.UnixNano()), Source: "recon/api", Time: now, Value: v, Partition: p}
 	if err := a.Producer.ProduceSync(r.Context(), ev.Record(a.Kafka.Partitions)).FirstErr(); err != nil {
 		reply(w, http.StatusServiceUnavailable, map[string]string{"error": "not stored, retry: " + err.Error()})

@@ -1,7 +1,8 @@
 // Package api is recon's HTTP surface over the ledger: loans with what
 // they owe, account balances (now or at a past instant), the suspense
-// queue and its manual resolution. Its view is a projection of the journal
-// and the loans topic, rebuilt from Kafka at start.
+// queue and its manual resolution. Its view is the journal's projection
+// (package projection, with history) and the loans and borrowers topics,
+// rebuilt from Kafka at start.
 package api
 
 import (
@@ -9,7 +10,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -19,22 +19,21 @@ import (
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/ledger"
-	"github.com/reconhq/recon/matcher"
+	"github.com/reconhq/recon/projection"
 	"github.com/reconhq/recon/schemas"
 )
 
-// View is the read model: a ledger.Book over the whole journal, the loans,
-// and per journal partition the open suspense items.
+// View is the read model: the journal's projection, the loans and the
+// borrowers.
 type View struct {
 	mu    sync.RWMutex
-	book  *ledger.Book
+	proj  *projection.Projection
 	loans map[string]recon.Loan
 	// borrowers and each borrower's loans (sorted ids)
 	borrowers map[string]recon.Borrower
 	loansOf   map[string][]string
 	// holders: virtual IBAN → who claims it (loan ids, "borrower/<id>")
 	holders  map[string][]string
-	posters  map[int32]*matcher.Poster
 	entries  int64
 	verifier map[int32]*ledger.Verifier
 	broken   error
@@ -45,8 +44,8 @@ type View struct {
 
 // NewView returns an empty view.
 func NewView(log *slog.Logger) *View {
-	return &View{book: ledger.NewBook(), loans: map[string]recon.Loan{}, borrowers: map[string]recon.Borrower{}, loansOf: map[string][]string{}, holders: map[string][]string{}, posters: map[int32]*matcher.Poster{},
-		verifier: map[int32]*ledger.Verifier{}, log: log, caught: make(chan struct{}), byLoan: map[string][]recon.Entry{}}
+	return &View{proj: projection.New(projection.Config{History: true}), loans: map[string]recon.Loan{}, borrowers: map[string]recon.Borrower{},
+		loansOf: map[string][]string{}, holders: map[string][]string{}, verifier: map[int32]*ledger.Verifier{}, log: log, caught: make(chan struct{}), byLoan: map[string][]recon.Entry{}}
 }
 
 // Run follows the journal and the loans topic from the start.
@@ -75,7 +74,7 @@ func (v *View) apply(r *kgo.Record) {
 	switch r.Topic {
 	case schemas.TopicBorrowers:
 		if old, ok := v.borrowers[string(r.Key)]; ok {
-			v.unhold(old.VirtualIBAN, matcher.BorrowerKey(old.ID))
+			v.unhold(old.VirtualIBAN, schemas.BorrowerKey(old.ID))
 		}
 		if r.Value == nil {
 			delete(v.borrowers, string(r.Key))
@@ -84,7 +83,7 @@ func (v *View) apply(r *kgo.Record) {
 		var b recon.Borrower
 		if err := bus.Unmarshal(r.Value, &b); err == nil {
 			v.borrowers[b.ID] = b
-			v.hold(b.VirtualIBAN, matcher.BorrowerKey(b.ID))
+			v.hold(b.VirtualIBAN, schemas.BorrowerKey(b.ID))
 		}
 	case schemas.TopicLoans:
 		if old, ok := v.loans[string(r.Key)]; ok {
@@ -122,15 +121,9 @@ func (v *View) apply(r *kgo.Record) {
 			v.broken = err
 			v.log.Error("journal hash chain broken", "err", err)
 		}
-		if err := v.book.Apply(e); err != nil {
-			v.log.Error("journal entry conflicts", "where", bus.Where(r), "err", err)
+		if err := v.proj.Apply(r.Partition, r.Offset, e); err != nil {
+			v.log.Error("journal entry not applied", "where", bus.Where(r), "err", err)
 		}
-		po := v.posters[r.Partition]
-		if po == nil {
-			po = matcher.NewPoster(matcher.NewLoans())
-			v.posters[r.Partition] = po
-		}
-		po.Restore(e)
 		v.indexByLoan(e)
 		v.entries++
 	}
@@ -174,15 +167,11 @@ func (v *View) Loan(id string) (LoanSummary, bool) {
 			owed = owed.Add(in.Principal).Add(in.Interest).Add(in.Fees)
 		}
 	}
-	// A disbursement debits principal receivable: it is lent, not unpaid
-	// repayment, so what was paid out (net of disbursements that came
-	// back) is added back.
-	paid := v.disbursed(id, l.Currency)
-	for _, acct := range []string{ledger.Principal(id), ledger.Interest(id), ledger.Fees(id)} {
-		paid = paid.Sub(v.balance(acct, l.Currency))
-	}
+	// A disbursement debits principal receivable: it is lent, not paid.
+	j := v.proj.Loan(id, l.Currency)
+	paid := j.Paid()
 	s := LoanSummary{LoanID: id, VirtualIBAN: l.VirtualIBAN, Currency: l.Currency, Principal: l.Principal, Owed: owed,
-		Paid: paid, Outstanding: owed.Sub(paid), Overpaid: v.balance(ledger.Credit(id), l.Currency).Neg(), Schedule: l.Schedule}
+		Paid: paid, Outstanding: owed.Sub(paid), Overpaid: j.Credit, Schedule: l.Schedule}
 	switch {
 	case s.Outstanding.IsPositive() && paid.IsZero():
 		s.Status = "open"
@@ -236,7 +225,7 @@ func (v *View) Borrower(id string) (BorrowerSummary, bool) {
 		t := byCcy[l.Currency]
 		if t == nil {
 			v.mu.RLock()
-			credit := v.balance(ledger.BorrowerCredit(id), l.Currency).Neg()
+			credit := v.proj.BorrowerCredit(id, l.Currency)
 			v.mu.RUnlock()
 			t = &BorrowerTotal{Currency: l.Currency, Credit: credit}
 			byCcy[l.Currency] = t
@@ -285,52 +274,21 @@ func (v *View) LoanRecord(id string) (recon.Loan, bool) {
 }
 
 // RouteKey is the key a loan's routed records go by: its borrower's when
-// it has one (matcher.Loans.PartitionKey).
+// it has one (as the matcher's Loans.PartitionKey names it).
 func (v *View) RouteKey(loanID string) string {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if l, ok := v.loans[loanID]; ok && l.BorrowerID != "" {
-		return matcher.BorrowerKey(l.BorrowerID)
+		return schemas.BorrowerKey(l.BorrowerID)
 	}
 	return loanID
 }
 
-// disbursed is the principal paid out to the borrower of loan id:
-// disbursement entries' principal debits minus their reversals' credits.
-func (v *View) disbursed(id, currency string) decimal.Decimal {
-	sum := decimal.Zero
-	for _, e := range v.byLoan[id] {
-		if e.Kind != matcher.EntryDisbursement && e.Kind != matcher.EntryDebitReversal {
-			continue
-		}
-		for _, p := range e.Postings {
-			if p.Account != ledger.Principal(id) || p.Currency != currency {
-				continue
-			}
-			if p.Side == recon.DebitSide {
-				sum = sum.Add(p.Amount)
-			} else {
-				sum = sum.Sub(p.Amount)
-			}
-		}
-	}
-	return sum
-}
-
-func (v *View) balance(account, currency string) decimal.Decimal {
-	for _, b := range v.book.Balances(account, time.Time{}) {
-		if b.Currency == currency {
-			return b.Balance
-		}
-	}
-	return decimal.Zero
-}
-
 // Balances of an account at an instant (zero: now).
-func (v *View) Balances(account string, at time.Time) []ledger.Balance {
+func (v *View) Balances(account string, at time.Time) []projection.Balance {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return v.book.Balances(account, at)
+	return v.proj.Balances(account, at)
 }
 
 // SuspenseItem is one row of GET /v1/suspense.
@@ -354,31 +312,20 @@ type SuspenseItem struct {
 func (v *View) ItemPartition(id string) (int32, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	for p, po := range v.posters {
-		for _, it := range po.Items() {
-			if it.ID == id {
-				return p, true
-			}
-		}
-	}
-	return 0, false
+	return v.proj.ItemPartition(id)
 }
 
 // Suspense lists open suspense items, oldest first.
 func (v *View) Suspense(now time.Time) []SuspenseItem {
 	v.mu.RLock()
-	defer v.mu.RUnlock()
-	var out []SuspenseItem
-	for _, po := range v.posters {
-		for _, it := range po.Items() {
-			t := it.Transaction
-			out = append(out, SuspenseItem{ID: it.ID, Kind: it.Kind, Amount: it.Amount, Currency: t.Currency, Direction: t.Direction, Reason: it.Reason,
-				LoanID: it.LoanID, Since: it.Since, AgeSeconds: int64(now.Sub(it.Since).Seconds()), Evidence: t})
-		}
+	items := v.proj.Items() // oldest first, then by id
+	v.mu.RUnlock()
+	out := make([]SuspenseItem, 0, len(items))
+	for _, it := range items {
+		t := it.Transaction
+		out = append(out, SuspenseItem{ID: it.ID, Kind: it.Kind, Amount: it.Amount, Currency: t.Currency, Direction: t.Direction, Reason: it.Reason,
+			LoanID: it.LoanID, Since: it.Since, AgeSeconds: int64(now.Sub(it.Since).Seconds()), Evidence: t})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].Since.Before(out[j].Since) || out[i].Since.Equal(out[j].Since) && out[i].ID < out[j].ID
-	})
 	return out
 }
 

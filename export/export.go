@@ -42,6 +42,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/ledger"
+	"github.com/reconhq/recon/projection"
 )
 
 // Period is a range of accounting dates, both ends included; an empty end
@@ -90,59 +92,37 @@ type Compte struct {
 
 // Map gives the French account of a recon account (see the package doc).
 func Map(account string) Compte {
-	kind, rest, _ := strings.Cut(account, ":")
-	switch kind {
-	case "bank":
-		return Compte{Num: "512000", Lib: "Banques", AuxNum: rest, AuxLib: "Banque " + rest}
-	case "loan":
-		id, part, _ := cutLast(rest, ":")
-		aux := func(c Compte) Compte { c.AuxNum, c.AuxLib = id, "Prêt "+id; return c }
-		switch part {
-		case "principal":
+	a, ok := ledger.ParseAccount(account)
+	switch {
+	case !ok:
+	case a.Kind == ledger.KindBank:
+		return Compte{Num: "512000", Lib: "Banques", AuxNum: a.ID, AuxLib: "Banque " + a.ID}
+	case a.Kind == ledger.KindLoan:
+		aux := func(c Compte) Compte { c.AuxNum, c.AuxLib = a.ID, "Prêt "+a.ID; return c }
+		switch a.Part {
+		case ledger.PartPrincipal:
 			return aux(Compte{Num: "274800", Lib: "Autres prêts"})
-		case "interest":
+		case ledger.PartInterest:
 			return aux(Compte{Num: "762400", Lib: "Revenus des prêts"})
-		case "fees":
+		case ledger.PartFees:
 			return aux(Compte{Num: "708800", Lib: "Autres produits d'activités annexes"})
-		case "credit":
+		case ledger.PartCredit:
 			return aux(Compte{Num: "419000", Lib: "Clients créditeurs"})
 		}
-	case "suspense":
-		if rest == "" {
-			return Compte{Num: "471000", Lib: "Compte d'attente"}
-		}
-	case "transit":
-		switch rest {
-		case "rematch":
-			return Compte{Num: "581000", Lib: "Virements internes - réaffectations"}
-		case "own-accounts":
-			return Compte{Num: "580000", Lib: "Virements internes"}
-		}
-	case "expense":
-		if rest == "bank-fees" {
-			return Compte{Num: "627000", Lib: "Services bancaires et assimilés"}
-		}
+	case account == ledger.Suspense:
+		return Compte{Num: "471000", Lib: "Compte d'attente"}
+	case account == ledger.Transit:
+		return Compte{Num: "581000", Lib: "Virements internes - réaffectations"}
+	case account == ledger.OwnAccount:
+		return Compte{Num: "580000", Lib: "Virements internes"}
+	case account == ledger.BankFees:
+		return Compte{Num: "627000", Lib: "Services bancaires et assimilés"}
 	}
 	return Compte{Num: "471900", Lib: "Compte d'attente - à classer", AuxNum: account, AuxLib: account}
 }
 
-// cutLast cuts s around the last sep (loan ids may contain ':').
-func cutLast(s, sep string) (before, after string, found bool) {
-	i := strings.LastIndex(s, sep)
-	if i < 0 {
-		return s, "", false
-	}
-	return s[:i], s[i+len(sep):], true
-}
-
-// DateOf is an entry's accounting date: its effective date, else the UTC day
-// it was booked.
-func DateOf(e recon.Entry) recon.Date {
-	if e.EffectiveDate.Valid() {
-		return e.EffectiveDate
-	}
-	return recon.Date(e.BookedAt.UTC().Format(time.DateOnly))
-}
+// DateOf is an entry's accounting date (projection.DateOf).
+func DateOf(e recon.Entry) recon.Date { return projection.DateOf(e) }
 
 // Lines turns the entries of p into lines, one per posting, in date order
 // (then booking time, then entry id), numbered per journal. An entry seen

@@ -15,6 +15,7 @@ import (
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/ledger"
+	"github.com/reconhq/recon/projection"
 )
 
 const bankIBAN = "FR7630004000031234567890143"
@@ -78,7 +79,7 @@ func fecDecimal(t *testing.T, s string) decimal.Decimal {
 }
 
 // The FEC has one line per posting, 18 columns, and its debits and credits
-// tie to the ledger to the cent: per account to ledger.Book, in total to
+// tie to the ledger to the cent: per account to the projection's balances, in total to
 // the postings.
 func TestFECTiesToTheLedger(t *testing.T) {
 	entries := journal()
@@ -91,14 +92,15 @@ func TestFECTiesToTheLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := readFEC(t, buf.Bytes())
-	book := ledger.NewBook()
+	proj := projection.New(projection.Config{})
 	postings := 0
-	for _, e := range entries[:7] {
-		if err := book.Apply(e); err != nil {
+	for i, e := range entries[:7] {
+		if err := proj.Apply(0, int64(i), e); err != nil {
 			t.Fatal(err)
 		}
 		postings += len(e.Postings)
 	}
+	book := proj.Book()
 	if len(rows) != postings {
 		t.Fatalf("%d lines for %d postings", len(rows), postings)
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/ingest/iso20022"
-	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -166,7 +165,7 @@ func (in *Ingest) Borrowers(ctx context.Context, bs []recon.Borrower) error {
 		}
 		b.VirtualIBAN, b.IBAN = recon.NormalizeIBAN(b.VirtualIBAN), recon.NormalizeIBAN(b.IBAN)
 		where := fmt.Sprintf("borrower[%d] (borrower_id %q)", i, b.ID)
-		if err := in.checkClaim(where, b.VirtualIBAN, matcher.BorrowerKey(b.ID), claims); err != nil {
+		if err := in.checkClaim(where, b.VirtualIBAN, schemas.BorrowerKey(b.ID), claims); err != nil {
 			return err
 		}
 		ev, err := in.apiEvent(where, schemas.TopicBorrowers, schemas.TypeBorrower, b.ID, "borrower-", b)

@@ -1,8 +1,8 @@
-// Package ledger is the double-entry domain: account names, the invariants
-// every entry keeps, the hash chain over each journal partition and its
-// verifier, and the balance projection with point-in-time balances. The
-// journal itself is the ledger-entries topic; everything here can be rebuilt
-// from it. No I/O.
+// Package ledger is the double-entry domain: account names (built and
+// parsed here), the invariants every entry keeps, and the hash chain over
+// each journal partition and its verifier. The journal itself is the
+// ledger-entries topic; what readers fold from it is package projection.
+// No I/O.
 package ledger
 
 import (
@@ -47,6 +47,60 @@ func Credit(loanID string) string    { return "loan:" + loanID + ":credit" }
 // BorrowerCredit is what a borrower paid beyond what all their loans owe
 // (a payment to the borrower's virtual IBAN).
 func BorrowerCredit(borrowerID string) string { return "borrower:" + borrowerID + ":credit" }
+
+// Kinds of account, the part of a name before its first colon.
+const (
+	KindBank     = "bank"
+	KindLoan     = "loan"
+	KindBorrower = "borrower"
+	KindSuspense = "suspense"
+	KindTransit  = "transit"
+	KindExpense  = "expense"
+	KindMemo     = "memo"
+)
+
+// Parts of a loan's receivable, and the credit of a loan or a borrower.
+const (
+	PartPrincipal = "principal"
+	PartInterest  = "interest"
+	PartFees      = "fees"
+	PartCredit    = "credit"
+)
+
+// Account is an account name taken apart.
+type Account struct {
+	Kind string
+	// ID is the bank account's IBAN, the loan's or the borrower's id, or
+	// what follows the kind in other names ("rematch" of transit:rematch).
+	ID string
+	// Part is a loan account's part (PartPrincipal...) or a borrower's
+	// PartCredit; "" for other kinds.
+	Part string
+}
+
+// ParseAccount takes apart a name this package builds; ok is false for
+// any other. A loan or borrower id may contain ':': the part follows the
+// last one.
+func ParseAccount(name string) (a Account, ok bool) {
+	kind, rest, _ := strings.Cut(name, ":")
+	a = Account{Kind: kind, ID: rest}
+	switch kind {
+	case KindBank:
+		return a, rest != ""
+	case KindLoan, KindBorrower:
+		i := strings.LastIndexByte(rest, ':')
+		if i <= 0 {
+			return a, false
+		}
+		a.ID, a.Part = rest[:i], rest[i+1:]
+		switch a.Part {
+		case PartPrincipal, PartInterest, PartFees:
+			return a, kind == KindLoan
+		}
+		return a, a.Part == PartCredit
+	}
+	return a, name == Suspense || name == Transit || name == OwnAccount || name == BankFees || name == Memo
+}
 
 // MustBalance panics when e does not balance: an unbalanced entry is a bug in
 // recon, never an operating error.

@@ -113,32 +113,36 @@ func BenchmarkSeal(b *testing.B) {
 	}
 }
 
-// Entries of several partitions arrive out of time order: the balance now
-// is their sum, a past balance counts what was booked by then.
-func TestBookOutOfOrder(t *testing.T) {
-	b := NewBook()
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i, h := range []int{3, 1, 2, 1, 5} {
-		amt := decimal.New(int64(10*(i+1)), 0)
-		e := recon.Entry{ID: "e" + string(rune('a'+i)), BookedAt: base.Add(time.Duration(h) * time.Hour), Postings: []recon.Posting{
-			{Account: "bank:X", Side: recon.DebitSide, Amount: amt, Currency: "EUR"}, {Account: Suspense, Side: recon.CreditSide, Amount: amt, Currency: "EUR"}}}
-		if err := b.Apply(e); err != nil {
-			t.Fatal(err)
-		}
-	}
+// Every name the package builds parses back to its parts; other names do
+// not parse.
+func TestParseAccount(t *testing.T) {
 	for _, c := range []struct {
-		hours int
-		want  string
-	}{{0, "150"}, {1, "60"}, {2, "90"}, {4, "100"}, {6, "150"}} {
-		at := time.Time{}
-		if c.hours > 0 || c.want != "150" {
-			at = base.Add(time.Duration(c.hours)*time.Hour + time.Minute)
+		name string
+		want Account
+		ok   bool
+	}{
+		{Bank("fr7630001007941234567890185"), Account{Kind: KindBank, ID: "FR7630001007941234567890185"}, true},
+		{Principal("L:1"), Account{Kind: KindLoan, ID: "L:1", Part: PartPrincipal}, true},
+		{Interest("L1"), Account{Kind: KindLoan, ID: "L1", Part: PartInterest}, true},
+		{Fees("L1"), Account{Kind: KindLoan, ID: "L1", Part: PartFees}, true},
+		{Credit("L1"), Account{Kind: KindLoan, ID: "L1", Part: PartCredit}, true},
+		{BorrowerCredit("B:7"), Account{Kind: KindBorrower, ID: "B:7", Part: PartCredit}, true},
+		{Suspense, Account{Kind: KindSuspense}, true},
+		{Transit, Account{Kind: KindTransit, ID: "rematch"}, true},
+		{OwnAccount, Account{Kind: KindTransit, ID: "own-accounts"}, true},
+		{BankFees, Account{Kind: KindExpense, ID: "bank-fees"}, true},
+		{Memo, Account{Kind: KindMemo, ID: "conflicts"}, true},
+		{"bank:", Account{Kind: KindBank}, false},
+		{"loan:L1", Account{Kind: KindLoan, ID: "L1"}, false},
+		{"loan::principal", Account{Kind: KindLoan, ID: ":principal"}, false},
+		{"loan:L1:penalty", Account{Kind: KindLoan, ID: "L1", Part: "penalty"}, false},
+		{"borrower:B1:principal", Account{Kind: KindBorrower, ID: "B1", Part: PartPrincipal}, false},
+		{"suspense:x", Account{Kind: KindSuspense, ID: "x"}, false},
+		{"equity", Account{Kind: "equity"}, false},
+	} {
+		got, ok := ParseAccount(c.name)
+		if got != c.want || ok != c.ok {
+			t.Errorf("ParseAccount(%q) = %+v, %v; want %+v, %v", c.name, got, ok, c.want, c.ok)
 		}
-		if got := b.Balances("bank:X", at)[0].Balance; !got.Equal(decimal.RequireFromString(c.want)) {
-			t.Errorf("at +%dh: %s, want %s", c.hours, got, c.want)
-		}
-	}
-	if got := b.Balances("bank:X", base.Add(-time.Hour)); !got[0].Balance.IsZero() {
-		t.Errorf("before everything: %s", got[0].Balance)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/schemas"
 )
 
 // Limits of the loans table: a loan outside them is refused by Put.
@@ -184,8 +185,8 @@ func (l *Loans) Claimants(viban string) []string {
 }
 
 // BorrowerKey is how a borrower is named where loans are (routing keys,
-// claimants): "borrower/<id>".
-func BorrowerKey(id string) string { return "borrower/" + id }
+// claimants): schemas.BorrowerKey.
+func BorrowerKey(id string) string { return schemas.BorrowerKey(id) }
 
 func (l *Loans) addLoanOf(borrower, id string) {
 	if l.loansOf == nil {

@@ -12,40 +12,25 @@ import (
 	"github.com/reconhq/recon/ledger"
 )
 
-// Entry kinds in the journal.
+// Entry kinds in the journal: the vocabulary's (recon.Entry*), named here
+// too while the matcher's code says EntryX.
 const (
-	EntryRepayment     = "repayment"
-	EntryRematchIn     = "rematch"
-	EntryRelease       = "suspense-release"
-	EntrySuspense      = "suspense"
-	EntryReversal      = "reversal"
-	EntryCreditApplied = "credit-applied"
-	EntryRefund        = "refund"
-	EntryBankFees      = "bank-fees"
-	// EntryOwnAccount is a transfer between the lender's own accounts.
-	EntryOwnAccount = "own-account"
-	// EntryDisbursement pays a loan out: principal receivable against the
-	// bank account.
-	EntryDisbursement = "disbursement"
-	// EntryDebitReversal is an incoming reversal of an earlier outgoing
-	// transfer (a disbursement or refund that came back).
-	EntryDebitReversal = "debit-reversal"
-	// EntryTakeBack books an assigned outgoing suspense item (a return
-	// parked for an amount mismatch) or an unassignment against a loan:
-	// borrower credit first, then principal, interest and fees (the
-	// waterfall backwards).
-	EntryTakeBack = "take-back"
-	// EntryUnassign takes an assignment back from a loan to transit.
-	EntryUnassign = "unassign"
-	// EntryRepark puts money taken back from a loan into suspense again.
-	EntryRepark = "repark"
-	// EntryReview parks a review item that moves no money (an identity
-	// conflict): its postings are a debit and a credit of the same amount
-	// on the off-balance account memo:conflicts, so the entry balances,
-	// nets to zero, and the journal stays the only state.
-	EntryReview = "review"
-	// EntryReviewClosed closes a review item (same memo postings).
-	EntryReviewClosed = "review-closed"
+	EntryRepayment     = recon.EntryRepayment
+	EntryRematchIn     = recon.EntryRematchIn
+	EntryRelease       = recon.EntryRelease
+	EntrySuspense      = recon.EntrySuspense
+	EntryReversal      = recon.EntryReversal
+	EntryCreditApplied = recon.EntryCreditApplied
+	EntryRefund        = recon.EntryRefund
+	EntryBankFees      = recon.EntryBankFees
+	EntryOwnAccount    = recon.EntryOwnAccount
+	EntryDisbursement  = recon.EntryDisbursement
+	EntryDebitReversal = recon.EntryDebitReversal
+	EntryTakeBack      = recon.EntryTakeBack
+	EntryUnassign      = recon.EntryUnassign
+	EntryRepark        = recon.EntryRepark
+	EntryReview        = recon.EntryReview
+	EntryReviewClosed  = recon.EntryReviewClosed
 )
 
 // Parts of a loan's receivable, in waterfall order.
@@ -98,10 +83,10 @@ type Item struct {
 	Round       int // how many times the item was assigned
 }
 
-// Item kinds.
+// Item kinds (the vocabulary's).
 const (
-	ItemMoney    = "money"
-	ItemConflict = "conflict"
+	ItemMoney    = recon.ItemMoney
+	ItemConflict = recon.ItemConflict
 )
 
 type loanState struct {

@@ -1,8 +1,6 @@
 package matcher
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,18 +12,18 @@ import (
 
 // Route kinds, what the Poster is asked to do.
 const (
-	KindMatch   = "match"   // a new booked transaction, to its loan or to suspense
-	KindRematch = "rematch" // money released from suspense to a loan
-	KindAssign  = "assign"  // a person assigns a suspense item
+	KindMatch   = "match"              // a new booked transaction, to its loan or to suspense
+	KindRematch = "rematch"            // money released from suspense to a loan
+	KindAssign  = recon.SuspenseAssign // a person assigns a suspense item
 	// KindConflict is a sighting whose identity was seen with another
 	// amount, currency or direction: no money moves (the money was booked
 	// once), a review item is parked for a person.
 	KindConflict = "conflict"
 	// KindDismiss closes a review item (a person checked the conflict).
-	KindDismiss = "dismiss"
+	KindDismiss = recon.SuspenseDismiss
 	// KindUnassign asks the loan's partition to take back what an
 	// assignment booked; it answers with KindRepark to suspense.
-	KindUnassign = "unassign"
+	KindUnassign = recon.SuspenseUnassign
 	// KindRepark puts money taken back from a loan into suspense again.
 	KindRepark = "repark"
 )
@@ -56,7 +54,8 @@ type Routed struct {
 	Round int `json:"round,omitempty"`
 }
 
-// Allocation is one share of a suspense item assigned to a loan.
+// Allocation is one share of a suspense item assigned to a loan; its JSON
+// is recon.Allocation's (what the API publishes).
 type Allocation struct {
 	LoanID string          `json:"loan_id"`
 	Amount decimal.Decimal `json:"amount"`
@@ -186,17 +185,14 @@ const (
 	RuleMandate           = "mandate_id"
 	RuleCreditorReference = "creditor_reference"
 	RuleRemittanceText    = "remittance_text"
-	RuleNone              = "none"            // nothing matched: suspense
-	RuleManual            = "manual"          // a person assigned or dismissed
-	RuleManualUnassign    = "manual-unassign" // a person took an assignment back
+	RuleNone              = "none"                   // nothing matched: suspense
+	RuleManual            = recon.RuleManual         // a person assigned or dismissed
+	RuleManualUnassign    = recon.RuleManualUnassign // a person took an assignment back
 )
 
 // ConflictID names the review item of a conflicting sighting: the same
 // conflicting sighting seen twice is one item.
-func ConflictID(t recon.BankTransaction) string {
-	sum := sha256.Sum256([]byte(t.ID + "\x00" + t.Amount.String() + "\x00" + t.Currency + "\x00" + string(t.Direction)))
-	return "cf_" + hex.EncodeToString(sum[:10])
-}
+func ConflictID(t recon.BankTransaction) string { return recon.ConflictID(t) }
 
 // Confidences of the cascade's rules.
 var (

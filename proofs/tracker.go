@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/reconhq/recon"
+	"github.com/reconhq/recon/projection"
 )
 
 // Limits bound the Tracker's memory. Zero values take the defaults.
@@ -153,7 +154,8 @@ func (t *Tracker) dropMessage(k string) {
 	delete(t.msgs, k)
 }
 
-// Entry applies a journal entry's postings on bank accounts.
+// Entry applies a journal entry's movements on bank accounts
+// (projection.BankMovements) to their days.
 func (t *Tracker) Entry(e recon.Entry) {
 	if p := t.posted[e.TransactionID]; p != nil {
 		for _, id := range p.entries {
@@ -162,27 +164,17 @@ func (t *Tracker) Entry(e recon.Entry) {
 			}
 		}
 	}
-	date := e.EffectiveDate
-	if date == "" {
-		date = recon.Date(e.BookedAt.UTC().Format(time.DateOnly))
-	}
+	date, moves := projection.BankMovements(e)
 	touched := false
 	var movement decimal.Decimal
-	for _, ps := range e.Postings {
-		if !strings.HasPrefix(ps.Account, "bank:") {
-			continue
-		}
-		delta := ps.Amount
-		if ps.Side == recon.CreditSide {
-			delta = delta.Neg()
-		}
-		a := t.account(accountKey(ps.Account, ps.Currency))
+	for _, m := range moves {
+		a := t.account(accountKey(m.Account, m.Currency))
 		if _, ok := a.days[date]; !ok && len(a.days) >= t.lim.MaxDays {
 			t.Dropped++
 			continue
 		}
-		a.days[date] = a.days[date].Add(delta)
-		movement = movement.Add(delta)
+		a.days[date] = a.days[date].Add(m.Delta)
+		movement = movement.Add(m.Delta)
 		touched = true
 	}
 	if !touched || e.TransactionID == "" {

@@ -109,3 +109,8 @@ const (
 
 // SuspenseKey is the journal key of entries that belong to no loan.
 const SuspenseKey = "suspense"
+
+// BorrowerKey is how a borrower is named where loans are: the key of the
+// routed records and journal entries of a borrower's loans, and a virtual
+// IBAN's claimant. "borrower/<id>".
+func BorrowerKey(id string) string { return "borrower/" + id }
