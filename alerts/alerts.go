@@ -66,7 +66,11 @@ type Service struct {
 	c      *compiled
 	recent []recon.Alert // oldest first
 	byID   map[string]int
-	hash   [32]byte // of the file last loaded by ReloadIfChanged
+	// recentSeq numbers the alerts remembered; recentDirty holds the
+	// recent/<slot> records not yet returned by Changes
+	recentSeq   uint64
+	recentDirty map[int][]byte
+	hash        [32]byte // of the file last loaded by ReloadIfChanged
 }
 
 // New builds a Service from a config (see LoadConfig).
@@ -76,7 +80,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 		return nil, err
 	}
 	m := NewMetrics(opt.Registry)
-	s := &Service{m: m, engine: newEngine(c), c: c, byID: map[string]int{}}
+	s := &Service{m: m, engine: newEngine(c), c: c, byID: map[string]int{}, recentDirty: map[int][]byte{}}
 	s.disp = newDispatcher(c, DispatcherOptions{Now: opt.Now, Jitter: opt.Jitter, OnDeadLetter: opt.OnDeadLetter, Metrics: m})
 	return s, nil
 }
@@ -126,6 +130,24 @@ func (s *Service) remember(a recon.Alert) {
 	if _, ok := s.byID[a.ID]; ok {
 		return
 	}
+	seq := s.recentSeq
+	s.recentDirty[int(seq%maxRecent)] = mustJSON(recentRecord{Seq: seq, Alert: a})
+	s.add(a, seq)
+}
+
+// rememberSeq is remember of an alert restored with its number: it
+// changes nothing to persist.
+func (s *Service) rememberSeq(a recon.Alert, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[a.ID]; !ok {
+		s.add(a, seq)
+	}
+}
+
+// add appends a to the recent alerts; the caller holds the lock.
+func (s *Service) add(a recon.Alert, seq uint64) {
+	s.recentSeq = max(s.recentSeq, seq+1)
 	s.recent = append(s.recent, a)
 	if len(s.recent) > maxRecent {
 		s.recent = s.recent[len(s.recent)-maxRecent:]
