@@ -129,7 +129,9 @@ func (s *Service) Feed(ctx context.Context, cfg FeedConfig) error {
 			}
 			fired = append(fired, as...)
 		}
+		read := 0
 		fs.EachRecord(func(r *kgo.Record) {
+			read++
 			replay := r.Offset < saved[r.Topic][r.Partition]
 			if !replay { // the offsets written never go back
 				setOffset(offsets, r.Topic, r.Partition, r.Offset+1)
@@ -175,7 +177,7 @@ func (s *Service) Feed(ctx context.Context, cfg FeedConfig) error {
 			}
 			cfg.Migrate = nil
 		}
-		if (len(fs.Records()) > 0 || len(recs) > 0) && cfg.OnBatch != nil {
+		if (read > 0 || len(recs) > 0) && cfg.OnBatch != nil {
 			cfg.OnBatch(offsets)
 		}
 	}
