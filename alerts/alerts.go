@@ -8,9 +8,11 @@
 // Layout: config.go (the file, validation), engine.go and rules.go (the
 // pure, edge-triggered engine), dispatch.go (the delivery loop), sign.go
 // (Standard Webhooks signatures, Verify for receivers), ssrf.go (the dial
-// guard), metrics.go, http.go (the /v1/alerts API). Service ties them
-// together; it reads no environment and needs no Kafka: the caller feeds it
-// events and persists State.
+// guard), metrics.go, http.go (the /v1/alerts API), state.go (the state
+// as keys of a compacted topic), feed.go (the loop over Kafka). Service
+// ties them together; it reads no environment and needs no Kafka: the
+// caller feeds it events and persists Changes, as Feed does on
+// schemas.TopicAlertsState in the transaction of the alerts they go with.
 //
 // Rule kinds and their fields:
 //
