@@ -354,3 +354,42 @@ func memEntry(p int32, i int) recon.Entry {
 	return recon.Entry{ID: id, Kind: "repayment", LoanID: loan, TransactionID: id, BookedAt: t0.Add(time.Duration(i) * time.Second),
 		Postings: post("bank:X", "loan:"+loan+":principal")}
 }
+
+// TestFeedMigratesStateFile: with nothing on the state topic, the state
+// file of an earlier version is restored, written to the topic whole in
+// the first transaction, and Done is called; an instance started after
+// that restores it from the topic: the alert firing before does not fire
+// again.
+func TestFeedMigratesStateFile(t *testing.T) {
+	kc, cl := bustest.Cluster(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := Config{Rules: []Rule{{Name: "low", Kind: BalanceBelow, Account: "bank:X", Currency: "EUR", Threshold: "0"}}}
+	old, _ := New(cfg, Options{})
+	if as, _ := old.Observe(t0, BalanceChanged{Account: "bank:X", Currency: "EUR", Balance: dec("-10")}); len(as) != 1 {
+		t.Fatalf("fired %+v", as)
+	}
+	produceEntry(ctx, t, cl, kc, "e1", "10") // what the file's offsets say was read
+	done := make(chan struct{})
+	mig := &Migration{Service: old.State(), Offsets: map[string]map[int32]int64{schemas.TopicLedgerEntries: {0: 1}}, Done: func() { close(done) }}
+	first := startInstance(t, kc, cfg, FeedConfig{Instance: "alerts-m", Migrate: mig})
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("migration not done")
+	}
+	first.stop()
+	waitState(ctx, t, kc, "alerts-m/"+keyEdge+"low/bank:X", func(v []byte) bool { return strings.Contains(string(v), `"firing":true`) })
+	waitState(ctx, t, kc, "alerts-m/"+keyOffset+schemas.TopicLedgerEntries+"/0", func(v []byte) bool { return string(v) == "1" })
+
+	second := startInstance(t, kc, cfg, FeedConfig{Instance: "alerts-m"}) // no file: the topic has it
+	produceEntry(ctx, t, cl, kc, "e2", "-100")                            // resolves: edge 2, not a new edge 1
+	resolved := alertID("low", "bank:X", 2)
+	readTopic(ctx, t, kc, schemas.TopicAlerts, func(r *kgo.Record) bool {
+		if id := string(r.Key); id != resolved {
+			t.Errorf("alert %s on the topic, want only %s", id, resolved)
+		}
+		return true
+	})
+	second.stop()
+}
