@@ -228,6 +228,7 @@ func TestFeedRestartFromStateTopic(t *testing.T) {
 	if a, ok := second.svc.Alert(fired); !ok || a.State != StateFiring {
 		t.Errorf("recent alerts after restart: %v %+v", ok, a)
 	}
+
 }
 
 // TestFeedDeadLetterKafka: a delivery given up (the endpoint answered 410

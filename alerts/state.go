@@ -241,6 +241,7 @@ func (d *Dispatcher) restored() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.queue, d.pending, d.done = nil, 0, nil
+	clear(d.changed) // what was read back needs no writing
 	var finished []*Delivery
 	for _, dl := range d.deliveries {
 		if dl.State == DeliveryPending {
