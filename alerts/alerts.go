@@ -8,9 +8,11 @@
 // Layout: config.go (the file, validation), engine.go and rules.go (the
 // pure, edge-triggered engine), dispatch.go (the delivery loop), sign.go
 // (Standard Webhooks signatures, Verify for receivers), ssrf.go (the dial
-// guard), metrics.go, http.go (the /v1/alerts API). Service ties them
-// together; it reads no environment and needs no Kafka: the caller feeds it
-// events and persists State.
+// guard), metrics.go, http.go (the /v1/alerts API), state.go (the state
+// as keys of a compacted topic), feed.go (the loop over Kafka). Service
+// ties them together; it reads no environment and needs no Kafka: the
+// caller feeds it events and persists Changes, as Feed does on
+// schemas.TopicAlertsState in the transaction of the alerts they go with.
 //
 // Rule kinds and their fields:
 //
@@ -66,7 +68,11 @@ type Service struct {
 	c      *compiled
 	recent []recon.Alert // oldest first
 	byID   map[string]int
-	hash   [32]byte // of the file last loaded by ReloadIfChanged
+	// recentSeq numbers the alerts remembered; recentDirty holds the
+	// recent/<slot> records not yet returned by Changes
+	recentSeq   uint64
+	recentDirty map[int][]byte
+	hash        [32]byte // of the file last loaded by ReloadIfChanged
 }
 
 // New builds a Service from a config (see LoadConfig).
@@ -76,7 +82,7 @@ func New(cfg Config, opt Options) (*Service, error) {
 		return nil, err
 	}
 	m := NewMetrics(opt.Registry)
-	s := &Service{m: m, engine: newEngine(c), c: c, byID: map[string]int{}}
+	s := &Service{m: m, engine: newEngine(c), c: c, byID: map[string]int{}, recentDirty: map[int][]byte{}}
 	s.disp = newDispatcher(c, DispatcherOptions{Now: opt.Now, Jitter: opt.Jitter, OnDeadLetter: opt.OnDeadLetter, Metrics: m})
 	return s, nil
 }
@@ -126,6 +132,24 @@ func (s *Service) remember(a recon.Alert) {
 	if _, ok := s.byID[a.ID]; ok {
 		return
 	}
+	seq := s.recentSeq
+	s.recentDirty[int(seq%maxRecent)] = mustJSON(recentRecord{Seq: seq, Alert: a})
+	s.add(a, seq)
+}
+
+// rememberSeq is remember of an alert restored with its number: it
+// changes nothing to persist.
+func (s *Service) rememberSeq(a recon.Alert, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[a.ID]; !ok {
+		s.add(a, seq)
+	}
+}
+
+// add appends a to the recent alerts; the caller holds the lock.
+func (s *Service) add(a recon.Alert, seq uint64) {
+	s.recentSeq = max(s.recentSeq, seq+1)
 	s.recent = append(s.recent, a)
 	if len(s.recent) > maxRecent {
 		s.recent = s.recent[len(s.recent)-maxRecent:]

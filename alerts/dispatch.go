@@ -100,6 +100,11 @@ type Dispatcher struct {
 	pending    int
 	inFlight   map[string]int    // by endpoint
 	gone       map[string]string // endpoint -> why it is disabled
+	// what to persist: deliveries (by key) and disabled endpoints changed
+	// since the last changes, and the dead letters raised meanwhile
+	changed     map[string]bool
+	changedGone map[string]bool
+	dead        []recon.DeadLetter
 }
 
 func deliveryKey(alertID, endpoint string) string { return alertID + " " + endpoint }
@@ -124,7 +129,7 @@ func newDispatcher(c *compiled, opt DispatcherOptions) *Dispatcher {
 		opt.Metrics = NewMetrics(nil)
 	}
 	d := &Dispatcher{opt: opt, wake: make(chan struct{}, 1), deliveries: map[string]*Delivery{}, byAlert: map[string][]string{},
-		inFlight: map[string]int{}, gone: map[string]string{}}
+		inFlight: map[string]int{}, gone: map[string]string{}, changed: map[string]bool{}, changedGone: map[string]bool{}}
 	d.setConfig(c)
 	return d
 }
@@ -144,7 +149,7 @@ func (d *Dispatcher) setConfig(c *compiled) []Delivery {
 	if d.c != nil {
 		for name, old := range d.c.endpoints {
 			if ep, ok := c.endpoints[name]; !ok || ep.URL != old.URL {
-				delete(d.gone, name) // a new URL gets a new chance
+				d.enable(name) // a new URL gets a new chance
 			}
 		}
 		for _, dl := range d.deliveries {
@@ -239,25 +244,49 @@ func webhookBody(a recon.Alert, base string) json.RawMessage {
 	return b
 }
 
-// kill dead-letters a delivery; the caller holds the lock.
+// kill gives a delivery up and queues its dead letter for the
+// dead-letters topic; the caller holds the lock.
 func (d *Dispatcher) kill(dl *Delivery, reason string) Delivery {
 	if dl.index >= 0 {
 		heap.Remove(&d.queue, dl.index)
 	}
 	dl.State, dl.Reason, dl.NextAt = DeliveryDead, reason, time.Time{}
+	d.changed[deliveryKey(dl.AlertID, dl.Endpoint)] = true
 	d.finishLocked(dl)
 	d.opt.Metrics.deliveries.WithLabelValues(dl.Endpoint, "dead_letter").Inc()
+	d.dead = append(d.dead, deadLetter(dl, d.opt.Now()))
 	return d.copyOf(dl)
 }
+
+// deadLetter is what the dead-letters topic keeps of a delivery given up:
+// the webhook body as raw bytes, the endpoint and alert id, and why. Its id
+// counts the attempts, so a delivery redelivered and given up again is a
+// second dead letter, and a rewrite of the same one (a transaction retried
+// after a crash) is the same.
+func deadLetter(dl *Delivery, now time.Time) recon.DeadLetter {
+	return recon.DeadLetter{
+		ID:     fmt.Sprintf("alerts/%s/%s/%d", dl.AlertID, dl.Endpoint, len(dl.Attempts)),
+		Source: DeadLetterSource,
+		Where:  fmt.Sprintf("endpoint %s, alert %s", dl.Endpoint, dl.AlertID),
+		Reason: dl.Reason,
+		Raw:    dl.Body,
+		At:     now.UTC(),
+	}
+}
+
+// DeadLetterSource is the Source of the dead letters of deliveries given up.
+const DeadLetterSource = "alerts"
 
 func (d *Dispatcher) add(dl *Delivery) {
 	key := deliveryKey(dl.AlertID, dl.Endpoint)
 	d.deliveries[key] = dl
 	d.byAlert[dl.AlertID] = append(d.byAlert[dl.AlertID], key)
+	d.changed[key] = true
 }
 
 func (d *Dispatcher) forget(key string) {
 	dl := d.deliveries[key]
+	d.changed[key] = true
 	delete(d.deliveries, key)
 	keys := slices.DeleteFunc(d.byAlert[dl.AlertID], func(k string) bool { return k == key })
 	if len(keys) == 0 {
@@ -446,6 +475,7 @@ func (d *Dispatcher) record(dl *Delivery, res result, start, end time.Time) []De
 		at.Error = fmt.Sprintf("status %d", res.status)
 	}
 	dl.Attempts = append(dl.Attempts, at)
+	d.changed[deliveryKey(dl.AlertID, dl.Endpoint)] = true
 	if dl.State != DeliveryPending { // redelivered or killed meanwhile
 		return nil
 	}
@@ -461,6 +491,7 @@ func (d *Dispatcher) record(dl *Delivery, res result, start, end time.Time) []De
 	if res.status == http.StatusGone {
 		why := fmt.Sprintf("answered 410 Gone at %s", start.UTC().Format(time.RFC3339))
 		d.gone[dl.Endpoint] = why
+		d.changedGone[dl.Endpoint] = true
 		d.opt.Metrics.deliveries.WithLabelValues(dl.Endpoint, "gone").Inc()
 		dead := []Delivery{d.kill(dl, "endpoint "+why+"; disabled")}
 		for _, other := range d.deliveries {
@@ -504,6 +535,7 @@ func (d *Dispatcher) Redeliver(alertID string) error {
 		}
 		d.done = slices.DeleteFunc(d.done, func(k string) bool { return k == deliveryKey(dl.AlertID, dl.Endpoint) })
 		dl.State, dl.Reason, dl.Created, dl.NextAt = DeliveryPending, "", now, now
+		d.changed[deliveryKey(dl.AlertID, dl.Endpoint)] = true
 		d.pending++
 		if why, ok := d.gone[dl.Endpoint]; ok {
 			dead = append(dead, d.kill(dl, "endpoint disabled: "+why))
@@ -524,8 +556,16 @@ func (d *Dispatcher) Redeliver(alertID string) error {
 // Enable re-enables an endpoint disabled by a 410.
 func (d *Dispatcher) Enable(endpoint string) {
 	d.mu.Lock()
-	delete(d.gone, endpoint)
+	d.enable(endpoint)
 	d.mu.Unlock()
+}
+
+// enable forgets that an endpoint is disabled; the caller holds the lock.
+func (d *Dispatcher) enable(endpoint string) {
+	if _, ok := d.gone[endpoint]; ok {
+		delete(d.gone, endpoint)
+		d.changedGone[endpoint] = true
+	}
 }
 
 // Disabled returns the endpoints disabled by a 410, with the reason.
@@ -621,11 +661,14 @@ func (d *Dispatcher) Restore(b []byte) error {
 	for i := range s.Deliveries {
 		dl := &s.Deliveries[i]
 		dl.index = -1
-		d.add(dl)
+		d.add(dl) // marked changed: a restored snapshot is written out whole
 		if dl.State == DeliveryPending {
 			d.pending++
 			heap.Push(&d.queue, dl)
 		}
+	}
+	for name := range d.gone {
+		d.changedGone[name] = true
 	}
 	return nil
 }

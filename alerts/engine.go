@@ -104,6 +104,7 @@ const (
 type Engine struct {
 	rules []*rule
 	st    engineState
+	all   bool // changes returns every key, not only what changed
 }
 
 // engineState is what State/Restore persist, per rule name.
@@ -129,6 +130,37 @@ type ruleState struct {
 	Dropped int64              `json:"dropped,omitempty"`
 
 	seen map[string]bool
+	// what changed since the last Changes: the rule's own fields, edges
+	// and unpaid instalments by subject, seen ids by ring slot
+	dirty       bool
+	dirtyEdges  map[string]bool
+	dirtyUnpaid map[string]bool
+	dirtySeen   map[int]bool
+}
+
+// touch marks the rule's own fields (not edges, unpaid, seen) changed.
+func (rs *ruleState) touch() { rs.dirty = true }
+
+func (rs *ruleState) touchEdge(subject string) {
+	if rs.dirtyEdges == nil {
+		rs.dirtyEdges = map[string]bool{}
+	}
+	rs.dirtyEdges[subject] = true
+}
+
+func (rs *ruleState) touchUnpaid(subject string) {
+	if rs.dirtyUnpaid == nil {
+		rs.dirtyUnpaid = map[string]bool{}
+	}
+	rs.dirtyUnpaid[subject] = true
+}
+
+func (rs *ruleState) touchSeen(slot int) {
+	if rs.dirtySeen == nil {
+		rs.dirtySeen = map[int]bool{}
+	}
+	rs.dirtySeen[slot] = true
+	rs.dirty = true // SeenNext
 }
 
 type edge struct {
@@ -200,6 +232,7 @@ func (e *Engine) Restore(b []byte) error {
 		next[r.Name] = rs
 	}
 	e.st.Rules = next
+	e.all = true // what was restored is written out whole by the next changes
 	return nil
 }
 
@@ -259,6 +292,7 @@ func transition(out []recon.Alert, r *rule, rs *ruleState, subject string, cond,
 	ed.Firing = a.State == StateFiring
 	ed.Seq++
 	ed.Since = a.At
+	rs.touchEdge(subject)
 	a.ID = alertID(r.Name, subject, ed.Seq)
 	a.Rule = r.Name
 	a.Kind = string(r.Kind)

@@ -2,8 +2,11 @@ package alerts
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,27 +20,78 @@ import (
 	"github.com/reconhq/recon/schemas"
 )
 
-// FeedConfig says where the alerts feed reads and how far it has been.
+// FeedConfig says where the alerts feed reads and writes.
 type FeedConfig struct {
 	Kafka bus.Config
-	// Producer publishes fired alerts to the alerts topic.
-	Producer *kgo.Client
-	// Start, when set, reads only these partitions from these offsets
-	// (no history); otherwise every input topic is read from its start.
+	// TransactionalID of the feed's producer (default "<client id>-alerts"):
+	// the alerts, the state changes that go with them and the dead letters
+	// are written in one transaction. A second instance with the same id
+	// fences the first, so the component can move between machines.
+	TransactionalID string
+	// Instance names this alerts component's keys on the state topic
+	// ("<instance>/rule/...", default the Kafka client id): the state
+	// follows the name, not the machine or its disk.
+	Instance string
+	// Start, when set, reads only these partitions from these offsets (no
+	// history) and neither restores nor writes the state topic (the bench).
+	// Otherwise the state is restored from schemas.TopicAlertsState and
+	// every input topic is read from its start: records before the restored
+	// offsets only rebuild the feed's projection.
 	Start map[string]map[int32]int64
-	// Saved are the offsets the engine has already seen: records before
-	// them only rebuild the feed's projection.
-	Saved map[string]map[int32]int64
-	// OnBatch is called after each batch that read or fired something,
-	// with the offsets read so far (persist the Service's state there).
+	// Migrate, when set, is a state file of an earlier version, used once:
+	// if the state topic holds nothing, it is restored and written whole to
+	// the topic, then Migrate.Done is called.
+	Migrate *Migration
+	// OnBatch, when set, is called after each batch with the offsets read
+	// so far (tests, metrics).
 	OnBatch func(offsets map[string]map[int32]int64)
 	Log     *slog.Logger
 }
 
+// Migration is the state file an earlier version kept on disk.
+type Migration struct {
+	Offsets map[string]map[int32]int64
+	Service []byte // from Service.State
+	Done    func()
+}
+
 // Feed follows the journal, bank transactions, statements, loans,
 // statement proofs and expected payments, turns them into engine events,
-// and publishes what fires. It is the alerts component's one loop.
+// and publishes what fires. It is the alerts component's one loop: poll,
+// observe, then one transaction with the alerts fired, the state keys they
+// changed (engine, deliveries, input offsets) and the dead letters of
+// deliveries given up. A failed transaction ends it with an error: the
+// state in memory is then ahead of Kafka, and a restart restores it.
 func (s *Service) Feed(ctx context.Context, cfg FeedConfig) error {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = cfg.Kafka.ClientID + "-alerts"
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = cfg.Kafka.ClientID
+	}
+	prefix := cfg.Instance + "/"
+	tx, err := kgo.NewClient(cfg.Kafka.Opts(kgo.TransactionalID(cfg.TransactionalID), kgo.TransactionTimeout(time.Minute))...)
+	if err != nil {
+		return err
+	}
+	defer tx.Close()
+	// fence an earlier instance first: its open transaction is aborted, so
+	// the state read next is all it committed
+	if _, _, err := tx.ProducerID(ctx); err != nil {
+		return fmt.Errorf("alerts: transactional producer %s: %w", cfg.TransactionalID, err)
+	}
+	stateful := cfg.Start == nil
+	saved := map[string]map[int32]int64{}
+	var stale []string
+	if stateful {
+		if saved, stale, err = s.restore(ctx, cfg, prefix); err != nil {
+			return err
+		}
+	}
 	consume := kgo.ConsumeTopics(schemas.TopicLedgerEntries, schemas.TopicBankTransactions, schemas.TopicStatements, schemas.TopicLoans, schemas.TopicReconciliation, schemas.TopicExpected)
 	if cfg.Start != nil {
 		parts := map[string]map[int32]kgo.Offset{}
@@ -54,17 +108,10 @@ func (s *Service) Feed(ctx context.Context, cfg FeedConfig) error {
 		return err
 	}
 	defer cl.Close()
-	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
-	}
 	f := newFeed()
-	offsets := map[string]map[int32]int64{}
-	for t, ps := range cfg.Saved {
-		offsets[t] = map[int32]int64{}
-		for p, o := range ps {
-			offsets[t][p] = o
-		}
+	offsets, written := copyOffsets(saved), copyOffsets(saved)
+	if cfg.Migrate != nil && stateful {
+		written = nil // the migrated offsets are written too
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -77,47 +124,166 @@ func (s *Service) Feed(ctx context.Context, cfg FeedConfig) error {
 		}
 		now := time.Now().UTC()
 		var fired []recon.Alert
-		observe := func(ev Event) {
-			as, err := s.Observe(now, ev)
+		observe := func(as []recon.Alert, err error) {
 			if err != nil {
 				log.Warn("alert not queued", "err", err)
 			}
 			fired = append(fired, as...)
 		}
+		read := 0
 		fs.EachRecord(func(r *kgo.Record) {
-			replay := r.Offset < cfg.Saved[r.Topic][r.Partition]
-			if offsets[r.Topic] == nil {
-				offsets[r.Topic] = map[int32]int64{}
+			read++
+			replay := r.Offset < saved[r.Topic][r.Partition]
+			if !replay { // the offsets written never go back
+				setOffset(offsets, r.Topic, r.Partition, r.Offset+1)
 			}
-			offsets[r.Topic][r.Partition] = r.Offset + 1
 			f.record(r, replay)
 		})
 		for _, ev := range f.flush() {
-			observe(ev)
+			observe(s.Observe(now, ev))
 		}
 		select {
 		case <-tick.C:
-			as, err := s.Tick(now)
-			if err != nil {
-				log.Warn("alert not queued", "err", err)
-			}
-			fired = append(fired, as...)
+			observe(s.Tick(now))
 		default:
 		}
-		if len(fired) > 0 && cfg.Producer != nil {
-			var recs []*kgo.Record
-			for _, a := range fired {
-				v, _ := bus.Marshal(a)
-				recs = append(recs, bus.Event{Topic: schemas.TopicAlerts, Key: a.ID, Type: schemas.TypeAlert, ID: a.ID, Source: "recon/alerts", Time: now, Value: v, Partition: -1}.Record(cfg.Kafka.Partitions))
+		var recs []*kgo.Record
+		for _, a := range fired {
+			v, _ := bus.Marshal(a)
+			recs = append(recs, bus.Event{Topic: schemas.TopicAlerts, Key: a.ID, Type: schemas.TypeAlert, ID: a.ID, Source: source, Time: now, Value: v, Partition: -1}.Record(cfg.Kafka.Partitions))
+		}
+		state, dead := s.Changes()
+		for _, dl := range dead {
+			v, _ := bus.Marshal(dl)
+			recs = append(recs, bus.Event{Topic: schemas.TopicDeadLetters, Key: dl.ID, Type: schemas.TypeDeadLetter, ID: dl.ID, Source: source, Time: now, Value: v, Partition: -1}.Record(cfg.Kafka.Partitions))
+		}
+		if stateful {
+			for _, key := range stale {
+				state = append(state, StateRecord{Key: key})
 			}
-			if err := cfg.Producer.ProduceSync(ctx, recs...).FirstErr(); err != nil && ctx.Err() == nil {
-				log.Warn("alerts not published to Kafka (delivery goes on)", "err", err)
+			stale = nil
+			state = append(state, offsetChanges(offsets, written)...)
+			for _, sr := range state {
+				key := prefix + sr.Key
+				recs = append(recs, bus.Event{Topic: schemas.TopicAlertsState, Key: key, Type: schemas.TypeAlertsState, ID: key, Source: source, Time: now, Value: sr.Value, Partition: -1}.Record(cfg.Kafka.Partitions))
 			}
 		}
-		if (len(fs.Records()) > 0 || len(fired) > 0) && cfg.OnBatch != nil {
+		if len(recs) > 0 {
+			if err := transact(ctx, tx, recs); err != nil {
+				return err
+			}
+			written = copyOffsets(offsets)
+			if cfg.Migrate != nil && cfg.Migrate.Done != nil && stateful {
+				cfg.Migrate.Done()
+			}
+			cfg.Migrate = nil
+		}
+		if (read > 0 || len(recs) > 0) && cfg.OnBatch != nil {
 			cfg.OnBatch(offsets)
 		}
 	}
+}
+
+// source is the ce_source of what the alerts component writes.
+const source = "recon/alerts"
+
+// transact writes recs in one transaction; a commit is never cancelled
+// midway (its outcome would be unknown).
+func transact(ctx context.Context, tx *kgo.Client, recs []*kgo.Record) error {
+	if err := tx.BeginTransaction(); err != nil {
+		return fmt.Errorf("alerts: begin transaction: %w", err)
+	}
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := tx.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		_ = tx.EndTransaction(endCtx, kgo.TryAbort)
+		return fmt.Errorf("alerts: produce %d records: %w", len(recs), err)
+	}
+	if err := tx.EndTransaction(endCtx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("alerts: commit %d records: %w", len(recs), err)
+	}
+	return nil
+}
+
+// restore reads the state topic whole (latest value per key: its size is
+// that of the live keys), loads it into s and returns the input offsets it
+// reflects and the keys to delete. With nothing on the topic and a
+// migration given, the migration is loaded instead.
+func (s *Service) restore(ctx context.Context, cfg FeedConfig, prefix string) (map[string]map[int32]int64, []string, error) {
+	state := map[string][]byte{}
+	_, err := bus.Replay(ctx, cfg.Kafka, schemas.TopicAlertsState, bus.Partitions(cfg.Kafka.Partitions), func(r *kgo.Record) error {
+		key, ok := strings.CutPrefix(string(r.Key), prefix)
+		switch {
+		case !ok: // another alerts instance's
+		case r.Value == nil:
+			delete(state, key)
+		default:
+			state[key] = r.Value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("alerts: restore state: %w", err)
+	}
+	if len(state) == 0 && cfg.Migrate != nil {
+		if err := s.Restore(cfg.Migrate.Service); err != nil {
+			return nil, nil, fmt.Errorf("alerts: migrate state file: %w", err)
+		}
+		return copyOffsets(cfg.Migrate.Offsets), nil, nil
+	}
+	offsets := map[string]map[int32]int64{}
+	var stale []string
+	for key, v := range state {
+		rest, ok := strings.CutPrefix(key, keyOffset)
+		if !ok {
+			continue
+		}
+		i := strings.LastIndexByte(rest, '/')
+		p, perr := strconv.ParseInt(rest[i+1:], 10, 32)
+		var next int64
+		if i < 0 || perr != nil || json.Unmarshal(v, &next) != nil {
+			stale = append(stale, key)
+			continue
+		}
+		setOffset(offsets, rest[:i], int32(p), next)
+	}
+	more, err := s.RestoreState(state)
+	if err != nil {
+		return nil, nil, err
+	}
+	return offsets, append(stale, more...), nil
+}
+
+func setOffset(m map[string]map[int32]int64, topic string, p int32, next int64) {
+	if m[topic] == nil {
+		m[topic] = map[int32]int64{}
+	}
+	m[topic][p] = next
+}
+
+func copyOffsets(m map[string]map[int32]int64) map[string]map[int32]int64 {
+	out := map[string]map[int32]int64{}
+	for t, ps := range m {
+		for p, o := range ps {
+			setOffset(out, t, p, o)
+		}
+	}
+	return out
+}
+
+// offsetChanges are the offset/ keys of the partitions read past what was
+// written.
+func offsetChanges(offsets, written map[string]map[int32]int64) []StateRecord {
+	var out []StateRecord
+	for _, t := range sortedKeys(offsets) {
+		ps := offsets[t]
+		for _, p := range slices.Sorted(mapKeys(ps)) {
+			if o, ok := written[t][p]; !ok || ps[p] > o {
+				out = append(out, StateRecord{Key: keyOffset + t + "/" + strconv.Itoa(int(p)), Value: mustJSON(ps[p])})
+			}
+		}
+	}
+	return out
 }
 
 // Limits on the feed's state.

@@ -148,7 +148,7 @@ func TestFeedExpectedKafka(t *testing.T) {
 	}
 	fctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- svc.Feed(fctx, FeedConfig{Kafka: kc, Producer: cl}) }()
+	go func() { done <- svc.Feed(fctx, FeedConfig{Kafka: kc}) }()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {

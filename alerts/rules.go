@@ -35,7 +35,10 @@ func (e *Engine) observe(out []recon.Alert, r *rule, rs *ruleState, now time.Tim
 			clear := ev.Total.LessThan(r.threshold.Sub(r.hysteresis))
 			return transition(out, r, rs, "suspense", cond, clear, a, msg)
 		case SuspenseAge:
-			rs.Oldest = ev.Oldest
+			if !rs.Oldest.Equal(ev.Oldest) {
+				rs.Oldest = ev.Oldest
+				rs.touch()
+			}
 			return suspenseAge(out, r, rs, now)
 		}
 	case DirectDebitSeen:
@@ -144,9 +147,11 @@ func (rs *ruleState) firstSight(id string) bool {
 	rs.seen[id] = true
 	if len(rs.Seen) < maxSeen {
 		rs.Seen = append(rs.Seen, id)
+		rs.touchSeen(len(rs.Seen) - 1)
 	} else { // a ring: overwrite the oldest
 		delete(rs.seen, rs.Seen[rs.SeenNext])
 		rs.Seen[rs.SeenNext] = id
+		rs.touchSeen(rs.SeenNext)
 		rs.SeenNext = (rs.SeenNext + 1) % maxSeen
 	}
 	return true
@@ -176,6 +181,7 @@ func (rs *ruleState) bucket(r *rule, now time.Time) *bucket {
 		b = &bucket{}
 		rs.Buckets[idx] = b
 	}
+	rs.touch() // the caller counts in it
 	return b
 }
 
@@ -187,6 +193,7 @@ func (rs *ruleState) prune(r *rule, now time.Time) {
 	for k := range rs.Buckets {
 		if k <= idx-returnBuckets {
 			delete(rs.Buckets, k)
+			rs.touch()
 		}
 	}
 }
@@ -224,6 +231,7 @@ func (rs *ruleState) mark(ev StatementReceived) *stmtMark {
 	}
 	if ev.Date > m.Date {
 		m.Date, m.Closing = ev.Date, ev.Closing
+		rs.touch()
 	}
 	return m
 }
@@ -301,14 +309,25 @@ func instalment(out []recon.Alert, r *rule, rs *ruleState, now time.Time, ev Ins
 	if ev.Outstanding.GreaterThan(r.threshold) && ev.Outstanding.IsPositive() {
 		if _, ok := rs.Unpaid[subject]; !ok && len(rs.Unpaid) >= maxInstalments {
 			rs.Dropped++
+			rs.touch()
 			return out
 		}
-		rs.Unpaid[subject] = u
-		return instalmentEdge(out, r, rs, now, subject, u)
+		if old, ok := rs.Unpaid[subject]; !ok || !old.equal(u) {
+			rs.Unpaid[subject] = u
+			rs.touchUnpaid(subject)
+		}
+		return instalmentEdge(out, r, rs, now, subject, rs.Unpaid[subject])
 	}
-	delete(rs.Unpaid, subject)
+	if _, ok := rs.Unpaid[subject]; ok {
+		delete(rs.Unpaid, subject)
+		rs.touchUnpaid(subject)
+	}
 	out = instalmentEdge(out, r, rs, now, subject, nil)
 	return out
+}
+
+func (u *unpaid) equal(v *unpaid) bool {
+	return u.LoanID == v.LoanID && u.DueDate == v.DueDate && u.Outstanding.Equal(v.Outstanding) && u.Currency == v.Currency
 }
 
 // instalmentEdge evaluates one instalment; u is nil once it is paid.

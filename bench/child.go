@@ -137,8 +137,8 @@ func gauge(reg *prometheus.Registry, name string) (float64, bool) {
 
 // runAlerts is the alerts component as `recon alerts` wires it (engine,
 // dispatcher and the same feed), except that its feed starts at the bench's
-// start offsets instead of replaying the broker's history, and keeps no
-// state file.
+// start offsets instead of replaying the broker's history, and neither
+// restores nor writes the state topic.
 func runAlerts(ctx context.Context, spec ChildSpec, log *slog.Logger, out io.Writer) error {
 	cfg, err := alerts.LoadConfig(spec.AlertsConfig)
 	if err != nil {
@@ -149,15 +149,10 @@ func runAlerts(ctx context.Context, spec ChildSpec, log *slog.Logger, out io.Wri
 		return err
 	}
 	kc := spec.kafka()
-	producer, err := kgo.NewClient(kc.Opts()...)
-	if err != nil {
-		return err
-	}
-	defer producer.Close()
 	errs := make(chan error, 1)
 	go func() { errs <- svc.Run(ctx) }()
 	fmt.Fprintln(out, "ready")
-	if err := svc.Feed(ctx, alerts.FeedConfig{Kafka: kc, Producer: producer, Start: spec.Start, Log: log}); err != nil {
+	if err := svc.Feed(ctx, alerts.FeedConfig{Kafka: kc, TransactionalID: kc.ClientID + "-bench-alerts-" + spec.Run, Start: spec.Start, Log: log}); err != nil {
 		return err
 	}
 	return <-errs

@@ -150,7 +150,10 @@ func (e *Env) startAlerts(name, config string) (*Proc, error) {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		return nil, err
 	}
-	return e.start(name, "alerts", "--instance", "chaos-"+name, "--data-dir", dir, "--alerts-config", path)
+	// an instance name of its own: the alerts state (recon.alerts-state.v1)
+	// follows the name, and a scenario starts from none, as with a fresh
+	// data dir before the state moved to Kafka
+	return e.start(name, "alerts", "--instance", "chaos-"+filepath.Base(dir), "--data-dir", dir, "--alerts-config", path)
 }
 
 func largeCredits(w *Workload, threshold decimal.Decimal) int {

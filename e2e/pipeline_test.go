@@ -76,7 +76,10 @@ func TestIntegrationPipeline(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "alerts.yaml")
-	writeFile(t, rules, fmt.Sprintf(`
+	// the endpoint is named after the run: the alerts state (on Kafka, under
+	// --instance e2e) may hold deliveries of earlier runs, which then go to
+	// no endpoint of this one
+	writeFile(t, rules, strings.ReplaceAll(fmt.Sprintf(`
 allow_loopback: true
 delivery: {initial_backoff: 200ms, max_backoff: 1s}
 endpoints:
@@ -96,7 +99,7 @@ rules:
     threshold: "5000.00"
     currency: EUR
     endpoint: ops
-`, srv.URL, rc.secret, acct, acct))
+`, srv.URL, rc.secret, acct, acct), "ops\n", "ops-"+run+"\n"))
 
 	args := []string{"run", "--brokers", brokers, "--clickhouse", chAddr, "--clickhouse-database", db,
 		"--alerts-config", rules, "--data-dir", dir, "--instance", "e2e"}

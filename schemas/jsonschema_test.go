@@ -73,7 +73,7 @@ var publicTopics = []publicTopic{
 
 // internalTopics are recon's own plumbing: their records may change in any
 // release and no one else should read or write them.
-var internalTopics = []string{schemas.TopicRouted, schemas.TopicDedupChangelog}
+var internalTopics = []string{schemas.TopicRouted, schemas.TopicDedupChangelog, schemas.TopicAlertsState}
 
 // field says what reflection cannot: a field's form, or the values it takes.
 type field struct {

@@ -46,6 +46,18 @@ const (
 	// closing balance against the ledger, and statement chaining), keyed by
 	// account IBAN.
 	TopicReconciliation = "recon.reconciliation.v1"
+	// TopicAlertsState is the alerts component's state, compacted: the
+	// input offsets its engine has seen, the engine's per-rule state, the
+	// webhook deliveries (pending and recently finished), the endpoints a
+	// 410 disabled and the recent alerts, each under its own key prefixed
+	// by the alerts instance ("<instance>/offset/<topic>/<partition>",
+	// "<instance>/rule/<rule>", ".../edge/<rule>/<subject>",
+	// ".../unpaid/<rule>/<subject>", ".../seen/<rule>/<slot>",
+	// ".../delivery/<alert id>/<endpoint>", ".../gone/<endpoint>",
+	// ".../recent/<slot>"; see package alerts), written in the same
+	// transaction as the alerts it accompanies. Restoring reads it whole:
+	// its size is bounded by live keys, not by history.
+	TopicAlertsState = "recon.alerts-state.v1"
 	// TopicDeadLetters keeps refused input with its raw bytes and reason,
 	// keyed by the source's id for the input.
 	TopicDeadLetters = "recon.dead-letters.v1"
@@ -72,6 +84,7 @@ var Topics = []Topic{
 	{Name: TopicMatches, RetainForever: true},
 	{Name: TopicLedgerEntries, RetainForever: true},
 	{Name: TopicAlerts, RetainForever: true},
+	{Name: TopicAlertsState, Compacted: true, RetainForever: true},
 	{Name: TopicDeadLetters, RetainForever: true},
 	{Name: TopicExpected, Compacted: true, RetainForever: true},
 	{Name: TopicReconciliation, RetainForever: true},
@@ -102,6 +115,7 @@ const (
 	TypeDecision        = "dev.recon.match-decision.v1"
 	TypeEntry           = "dev.recon.ledger-entry.v1"
 	TypeAlert           = "dev.recon.alert.v1"
+	TypeAlertsState     = "dev.recon.alerts-state.v1"
 	TypeDeadLetter      = "dev.recon.dead-letter.v1"
 	TypeBreak           = "dev.recon.reconciliation-break.v1"
 	TypeExpected        = "dev.recon.expected-payment.v1"

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -11,20 +13,20 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/reconhq/recon/alerts"
 	"github.com/reconhq/recon/bus"
 )
 
-// alertState is what survives a restart of the alerts component: how far
-// it read, the engine's edges and the deliveries, written after each batch.
-type alertState struct {
+// legacyAlertState is the state file alerts-state.json an earlier version
+// kept under the data dir: read once, as a migration to the state topic,
+// then renamed alerts-state.json.migrated.
+type legacyAlertState struct {
 	Offsets map[string]map[int32]int64 `json:"offsets"`
-	Service json.RawMessage            `json:"service"` // engine edges, deliveries, recent alerts
+	Service json.RawMessage            `json:"service"`
 }
 
-func startAlerts(ctx context.Context, s settings, kc bus.Config, reg *prometheus.Registry, log *slog.Logger, producer *kgo.Client, mux *http.ServeMux, start func(string, func(context.Context) error)) error {
+func startAlerts(ctx context.Context, s settings, kc bus.Config, reg *prometheus.Registry, log *slog.Logger, mux *http.ServeMux, start func(string, func(context.Context) error)) error {
 	if s.alertsFile == "" {
 		log.Info("alerts off: no rules file (set --alerts-config or RECON_ALERTS_CONFIG)")
 		return nil
@@ -39,18 +41,9 @@ func startAlerts(ctx context.Context, s settings, kc bus.Config, reg *prometheus
 	if err != nil {
 		return fmt.Errorf("alerts: %w", err)
 	}
-	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
+	migrate, err := legacyState(filepath.Join(s.dataDir, "alerts-state.json"), log)
+	if err != nil {
 		return err
-	}
-	statePath := filepath.Join(s.dataDir, "alerts-state.json")
-	var st alertState
-	if b, err := os.ReadFile(statePath); err == nil {
-		if err := json.Unmarshal(b, &st); err != nil {
-			return fmt.Errorf("alerts state %s: %w (move it away to start afresh)", statePath, err)
-		}
-		if err := svc.Restore(st.Service); err != nil {
-			return fmt.Errorf("alerts state %s: %w (move it away to start afresh)", statePath, err)
-		}
 	}
 	mux.Handle("/v1/alerts", svc.Handler())
 	mux.Handle("/v1/alerts/", svc.Handler())
@@ -61,25 +54,34 @@ func startAlerts(ctx context.Context, s settings, kc bus.Config, reg *prometheus
 		svc.Watch(ctx, s.alertsFile, t.C, func(err error) { log.Warn("alerts config not reloaded", "err", err) })
 		return nil
 	})
+	// the state is on recon.alerts-state.v1 under the instance name, and the
+	// transactional id follows it too: an alerts process started with the
+	// same --instance on another machine takes the state over and fences
+	// the one it replaces
 	start("alerts feed", func(ctx context.Context) error {
-		return svc.Feed(ctx, alerts.FeedConfig{Kafka: kc, Producer: producer, Saved: st.Offsets, Log: log,
-			OnBatch: func(offsets map[string]map[int32]int64) {
-				if err := saveState(statePath, alertState{Offsets: offsets, Service: svc.State()}); err != nil {
-					log.Warn("alerts state not saved", "err", err)
-				}
-			}})
+		return svc.Feed(ctx, alerts.FeedConfig{Kafka: kc, Instance: s.instance, Migrate: migrate, Log: log})
 	})
 	return nil
 }
 
-func saveState(path string, st alertState) error {
-	b, err := json.Marshal(st)
+// legacyState reads an earlier version's state file, if there is one.
+func legacyState(path string, log *slog.Logger) (*alerts.Migration, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("alerts state %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
+	var st legacyAlertState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("alerts state %s: %w (move it away to start from the state topic)", path, err)
 	}
-	return os.Rename(tmp, path)
+	return &alerts.Migration{Offsets: st.Offsets, Service: st.Service, Done: func() {
+		if err := os.Rename(path, path+".migrated"); err != nil {
+			log.Warn("alerts state file migrated to Kafka but not renamed: it is ignored once the topic holds state", "path", path, "err", err)
+			return
+		}
+		log.Info("alerts state file migrated to Kafka", "path", path)
+	}}, nil
 }

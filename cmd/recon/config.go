@@ -89,7 +89,7 @@ func newFlags(name string, s *settings) *flag.FlagSet {
 	fs.IntVar(&s.partitions, "partitions", s.defaults.int("RECON_PARTITIONS", 3), "partitions of every recon topic (created at start; must match existing topics)")
 	fs.IntVar(&s.replicas, "replication-factor", s.defaults.int("RECON_REPLICATION_FACTOR", 1), "replication factor of the topics recon creates (env RECON_REPLICATION_FACTOR; 3 on a production cluster)")
 	fs.StringVar(&s.httpAddr, "http", env("RECON_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (API, /healthz, /metrics)")
-	fs.StringVar(&s.dataDir, "data-dir", env("RECON_DATA_DIR", "./data"), "where recon keeps its state (embedded broker log, the matcher's state stores, alert delivery state)")
+	fs.StringVar(&s.dataDir, "data-dir", env("RECON_DATA_DIR", "./data"), "where recon keeps its state (embedded broker log, the matcher's state stores, dead-letter spool; an alerts-state.json of an earlier version is migrated to Kafka)")
 	fs.StringVar(&s.clickhouse, "clickhouse", env("RECON_CLICKHOUSE_ADDR", ""), "ClickHouse native address host:port (env RECON_CLICKHOUSE_ADDR); empty: no analytics sink")
 	fs.StringVar(&s.chDatabase, "clickhouse-database", env("RECON_CLICKHOUSE_DATABASE", "recon"), "ClickHouse database")
 	fs.DurationVar(&s.chFlush, "clickhouse-flush", s.defaults.duration("RECON_CLICKHOUSE_FLUSH", 250*time.Millisecond), "longest a row waits before its batch is written to ClickHouse (env RECON_CLICKHOUSE_FLUSH; 1ms..1m): shorter is fresher data, longer is fewer, bigger inserts")

@@ -128,7 +128,7 @@ func serve(ctx context.Context, name string, args []string, want components, std
 		}
 	}
 	if want.alerts {
-		if err := startAlerts(ctx, s, kc, reg, log, producer, mux, start); err != nil {
+		if err := startAlerts(ctx, s, kc, reg, log, mux, start); err != nil {
 			return fail("%v", err)
 		}
 		// statement proofs run with alerts (their first consumer), rules file or not
