@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,9 +96,19 @@ func (e *Env) StartIngest(env ...string) error {
 	return err
 }
 
-// StartMatcher starts a matcher with a stable instance name.
+// StartMatcher starts a matcher with a stable instance name, its local
+// state under the run's matcher data dir.
 func (e *Env) StartMatcher(instance string) (*Proc, error) {
-	return e.start("match-"+instance, "match", "--instance", instance)
+	return e.start("match-"+instance, "match", "--instance", instance, "--data-dir", e.matcherData())
+}
+
+// matcherData is the data dir every matcher of the run uses (each keeps
+// its stores under matcher/<instance>).
+func (e *Env) matcherData() string { return filepath.Join(e.LogDir, "matcher-data") }
+
+// matcherStore is where an instance keeps its local state.
+func (e *Env) matcherStore(instance string) string {
+	return filepath.Join(e.matcherData(), "matcher", instance)
 }
 
 // StartSink starts (or replaces) the ClickHouse sink.
@@ -150,7 +161,7 @@ func (e *Env) stopAll() {
 // restartMatcher SIGKILLs the matcher and starts it again at once.
 func (e *Env) restartMatcher() error {
 	e.Matcher.Signal(syscall.SIGKILL)
-	m, err := Start(e.Bin, e.LogDir, "match-m1", nil, "match", "--brokers", e.Svc.Brokers(), "--instance", "m1")
+	m, err := Start(e.Bin, e.LogDir, "match-m1", nil, "match", "--brokers", e.Svc.Brokers(), "--instance", "m1", "--data-dir", e.matcherData())
 	e.Matcher = m
 	return err
 }

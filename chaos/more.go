@@ -33,7 +33,7 @@ func rebalanceStorm(e *Env) Row {
 		time.Sleep(time.Second) // the storm's schedule
 		var extra []*Proc
 		for _, name := range []string{"m2", "m3"} { // 1 -> 3
-			p, err := Start(e.Bin, e.LogDir, "match-"+name, nil, "match", "--brokers", e.Svc.Brokers(), "--instance", name)
+			p, err := Start(e.Bin, e.LogDir, "match-"+name, nil, "match", "--brokers", e.Svc.Brokers(), "--instance", name, "--data-dir", e.matcherData())
 			if err != nil {
 				return failRow(err)
 			}
@@ -77,7 +77,7 @@ func networkCut(e *Env) Row {
 	w := e.NewRun(e.Tier.Txns / 2)
 	e.Matcher.Stop()
 	px := e.Svc.KafkaProxy
-	m, err := Start(e.Bin, e.LogDir, "match-m1-proxied", nil, "match", "--brokers", px.Addr, "--instance", "m1")
+	m, err := Start(e.Bin, e.LogDir, "match-m1-proxied", nil, "match", "--brokers", px.Addr, "--instance", "m1", "--data-dir", e.matcherData())
 	e.Matcher = m
 	if err != nil {
 		return failRow(err)

@@ -39,6 +39,8 @@ var Scenarios = []Scenario{
 	{"14", "poison events", poison},
 	{"16", "ingest killed mid-file", killedMidFile},
 	{"17", "record too large in a file", recordTooLargeInFile},
+	{"18", "matcher SIGKILL, its local store lost", storeLost},
+	{"19", "matcher SIGKILL, its local store stale or cut", storeStale},
 	{"15", "tampered hash chain", tamper},
 }
 

@@ -55,7 +55,7 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 	if err == nil || dir == "" {
 		return db, err
 	}
-	if errors.Is(err, errInUse) {
+	if errors.Is(err, ErrInUse) {
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
 	log.Warn("local state store unreadable: removed, to be rebuilt from the changelogs", "dir", dir, "err", err)
@@ -65,7 +65,10 @@ func Open(dir string, log *slog.Logger) (*DB, error) {
 	return open(dir)
 }
 
-var errInUse = errors.New("in use by another process (one data dir per instance)")
+// ErrInUse is a store another process (or this one) has open: two
+// instances with one data dir and instance name, or a predecessor that has
+// not exited yet.
+var ErrInUse = errors.New("in use by another process (one data dir per instance)")
 
 func open(dir string) (d *DB, err error) {
 	opts := &pebble.Options{
@@ -95,7 +98,7 @@ func open(dir string) (d *DB, err error) {
 	}()
 	db, err := pebble.Open(dir, opts)
 	if err != nil && inUse(err) {
-		return nil, fmt.Errorf("%w: %v", errInUse, err)
+		return nil, fmt.Errorf("%w: %v", ErrInUse, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store %s: open: %w", dir, err)

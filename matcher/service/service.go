@@ -182,7 +182,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.cfg.DataDir != "" {
 		dir = filepath.Join(s.cfg.DataDir, "matcher", s.cfg.Instance)
 	}
-	db, err := store.Open(dir, s.cfg.Log)
+	db, err := openStore(ctx, dir, s.cfg.Log)
 	if err != nil {
 		return fmt.Errorf("matcher: local state: %w", err)
 	}
@@ -215,6 +215,23 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// openStore opens the local state, waiting (bounded) while a predecessor
+// that was killed still holds it.
+func openStore(ctx context.Context, dir string, log *slog.Logger) (*store.DB, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		db, err := store.Open(dir, log)
+		if !errors.Is(err, store.ErrInUse) || time.Now().After(deadline) {
+			return db, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func closed(c <-chan struct{}) bool {
