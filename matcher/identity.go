@@ -3,9 +3,7 @@ package matcher
 import (
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -139,12 +137,13 @@ func (r *Router) byFingerprint(t recon.BankTransaction, keys []string) string {
 	// without one (two bank references that differ are different money;
 	// equal ones are found by reference): the movements with one are not
 	// even scanned, which keeps a busy account's lookups short.
-	lists := [][]string{r.prints[fp+printsNoBankRef]}
+	lists := [][]printed{r.printed(fp + printsNoBankRef)}
 	if strings.TrimSpace(t.BankReference) == "" {
-		lists = append(lists, r.prints[fp+printsBankRef])
+		lists = append(lists, r.printed(fp+printsBankRef))
 	}
-	for _, ids := range lists {
-		for _, m := range ids {
+	for _, ps := range lists {
+		for _, p := range ps {
+			m := p.id
 			s, ok := r.movement(m)
 			switch {
 			case !ok, slices.Contains(s.Channels, ch),
@@ -241,8 +240,9 @@ func (r *Router) link(id string, t recon.BankTransaction, keys []string) *Seen {
 // same movement again is harmless.
 func (r *Router) Remember(id string, s Seen) {
 	s.ID = id
-	_, known := r.kv.Get(keyMovement + id)
+	_, known := r.movement(id)
 	r.kv.Set(keyMovement+id, encodeSeen(s))
+	r.recent.put(id, s)
 	for _, k := range s.Refs {
 		if k[0] != 'i' { // a movement's own id is found by its key
 			r.index(k, id)
@@ -259,11 +259,22 @@ func (r *Router) Remember(id string, s Seen) {
 	if !ok || day == 0 {
 		day = r.newest // undated: kept as long as what is dated now
 	}
-	p := printed{seq: r.printSeq, day: day, fp: fp, id: id}
-	r.printSeq++
-	r.kv.Set(p.key(), p.encode())
-	r.addPrint(p)
-	r.prunePrints()
+	if day > r.newest {
+		r.newest = day
+		r.kv.Set(keyNewest, binary.AppendVarint(nil, day))
+	}
+	// the movements of the fingerprint, those out of the window dropped,
+	// the oldest dropped too past maxPrints
+	kept := r.printed(fp)
+	if len(kept) >= maxPrints {
+		kept = kept[len(kept)-maxPrints+1:]
+	}
+	kept = append(kept, printed{day: day, id: id})
+	var b []byte
+	for _, p := range kept {
+		b = p.append(b)
+	}
+	r.kv.Set(keyPrint+fp, b)
 }
 
 // Keys of the Router's state in its KV:
@@ -271,33 +282,36 @@ func (r *Router) Remember(id string, s Seen) {
 //	m<movement id>       the movement (Seen, as on the dedup changelog)
 //	r<reference key>     the movements with that reference (ids, each
 //	                     preceded by its length)
-//	f<16 hex digits>     one movement of the fingerprint index, numbered in
-//	                     the order indexed; deleted when it falls out of
-//	                     the index (fingerprintRetainDays)
+//	p<fingerprint>       the movements of the last fingerprintRetainDays
+//	                     with that fingerprint, oldest first (day and id
+//	                     each); those out of the window are dropped when
+//	                     the next movement of the fingerprint is indexed
+//	n                    the newest date indexed
 const (
 	keyMovement = "m"
 	keyRef      = "r"
-	keyPrint    = "f"
+	keyPrint    = "p"
+	keyNewest   = "n"
 )
 
-// Open makes the Router keep its movements in kv and rebuilds the
-// fingerprint index (the last fingerprintRetainDays of movements) from it.
+// maxPrints bounds the movements indexed under one fingerprint (equal
+// amounts on one account within the window): past it the oldest cannot be
+// linked without a shared reference any more.
+const maxPrints = 2000
+
+// Open makes the Router keep its movements in kv.
 func (r *Router) Open(kv KV) {
-	r.kv, r.prints = kv, map[string][]string{}
-	r.printQueue, r.printHead, r.newest, r.printSeq = nil, 0, 0, 0
-	kv.Scan(keyPrint, func(k string, v []byte) bool {
-		p, ok := decodePrinted(k, v)
-		if !ok {
-			return true // not ours to judge: a later prune never finds it
-		}
-		r.addPrint(p)
-		r.printSeq = p.seq + 1
-		return true
-	})
+	r.kv, r.recent, r.newest = kv, seenCache{}, 0
+	if v, ok := kv.Get(keyNewest); ok {
+		r.newest, _ = binary.Varint(v)
+	}
 }
 
 // movement returns a movement by id.
 func (r *Router) movement(id string) (Seen, bool) {
+	if s, ok := r.recent.get(id); ok {
+		return s, true
+	}
 	v, ok := r.kv.Get(keyMovement + id)
 	if !ok {
 		return Seen{}, false
@@ -307,13 +321,14 @@ func (r *Router) movement(id string) (Seen, bool) {
 		panic("matcher: movement " + id + " in the state store does not decode: " + err.Error()) // written by encodeSeen
 	}
 	s.ID = id
+	r.recent.put(id, s)
 	return s, true
 }
 
 // movementsBy returns the movements a reference key names.
 func (r *Router) movementsBy(k string) []string {
 	if k[0] == 'i' {
-		if _, ok := r.kv.Get(keyMovement + k[1:]); ok {
+		if _, ok := r.movement(k[1:]); ok {
 			return []string{k[1:]}
 		}
 		return nil
@@ -359,40 +374,38 @@ func decodeSeen(b []byte) (Seen, error) {
 	return s, err
 }
 
-// printed is one movement in the fingerprint index, in the order they
-// were indexed.
+// printed is one movement in the fingerprint index.
 type printed struct {
-	seq    uint64
-	day    int64
-	fp, id string
+	day int64
+	id  string
 }
 
-func (p printed) key() string { return fmt.Sprintf("%s%016x", keyPrint, p.seq) }
-
-func (p printed) encode() []byte {
-	b := binary.AppendVarint(nil, p.day)
-	b = binary.AppendUvarint(b, uint64(len(p.fp)))
-	return append(append(b, p.fp...), p.id...)
+func (p printed) append(b []byte) []byte {
+	return appendID(binary.AppendVarint(b, p.day), p.id)
 }
 
-func decodePrinted(k string, v []byte) (printed, bool) {
-	seq, err := strconv.ParseUint(strings.TrimPrefix(k, keyPrint), 16, 64)
-	day, w := binary.Varint(v)
-	if err != nil || w <= 0 {
-		return printed{}, false
+// printed lists the movements indexed under a fingerprint within the
+// window (fingerprintRetainDays before the newest date), oldest first.
+func (r *Router) printed(fp string) []printed {
+	v, _ := r.kv.Get(keyPrint + fp)
+	horizon := r.newest - fingerprintRetainDays
+	var out []printed
+	for len(v) > 0 {
+		day, w := binary.Varint(v)
+		if w <= 0 {
+			panic("matcher: fingerprint index entry does not decode") // written by printed.append
+		}
+		v = v[w:]
+		n, w := binary.Uvarint(v)
+		if w <= 0 || uint64(len(v)-w) < n {
+			panic("matcher: fingerprint index entry does not decode")
+		}
+		if day >= horizon {
+			out = append(out, printed{day: day, id: string(v[w : w+int(n)])})
+		}
+		v = v[w+int(n):]
 	}
-	n, w2 := binary.Uvarint(v[w:])
-	if w2 <= 0 || uint64(len(v)-w-w2) < n {
-		return printed{}, false
-	}
-	fp := v[w+w2:]
-	return printed{seq: seq, day: day, fp: string(fp[:n]), id: string(fp[n:])}, true
-}
-
-func (r *Router) addPrint(p printed) {
-	r.prints[p.fp] = append(r.prints[p.fp], p.id)
-	r.newest = max(r.newest, p.day)
-	r.printQueue = append(r.printQueue, p)
+	return out
 }
 
 // fingerprintRetainDays is how long a movement stays in the fingerprint
@@ -400,25 +413,31 @@ func (r *Router) addPrint(p printed) {
 // (a statement re-sent a month on) still links by fingerprint.
 const fingerprintRetainDays = 31
 
-// prunePrints drops from the fingerprint index the movements dated more
-// than fingerprintRetainDays before the newest date seen, oldest indexed
-// first: its size follows a month of traffic, not history.
-func (r *Router) prunePrints() {
-	horizon := r.newest - fingerprintRetainDays
-	for r.printHead < len(r.printQueue) && r.printQueue[r.printHead].day < horizon {
-		p := r.printQueue[r.printHead]
-		r.printQueue[r.printHead] = printed{}
-		r.printHead++
-		r.kv.Delete(p.key())
-		ids := slices.DeleteFunc(r.prints[p.fp], func(m string) bool { return m == p.id })
-		if len(ids) == 0 {
-			delete(r.prints, p.fp)
-		} else {
-			r.prints[p.fp] = ids
-		}
+// seenCache keeps the movements read or written last, up to
+// seenCacheSize, in two generations: the reads of a busy account's recent
+// movements stay in memory, the rest of history on disk.
+type seenCache struct {
+	cur, prev map[string]Seen
+}
+
+const seenCacheSize = 1 << 16
+
+func (c *seenCache) get(id string) (Seen, bool) {
+	if s, ok := c.cur[id]; ok {
+		return s, true
 	}
-	if r.printHead > 1024 && r.printHead > len(r.printQueue)/2 {
-		r.printQueue = append(r.printQueue[:0], r.printQueue[r.printHead:]...)
-		r.printHead = 0
+	s, ok := c.prev[id]
+	if ok {
+		c.put(id, s)
 	}
+	return s, ok
+}
+
+func (c *seenCache) put(id string, s Seen) {
+	if c.cur == nil || len(c.cur) >= seenCacheSize/2 {
+		c.prev, c.cur = c.cur, make(map[string]Seen, seenCacheSize/2)
+	}
+	// clipped: a caller's append never writes into a cached array
+	s.Refs, s.Channels = slices.Clip(s.Refs), slices.Clip(s.Channels)
+	c.cur[id] = s
 }

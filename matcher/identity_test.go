@@ -242,7 +242,8 @@ func FuzzIdentity(f *testing.F) {
 	})
 }
 
-// The fingerprint index holds about a month of movements, not history.
+// The fingerprint index holds about a month of movements, not history,
+// and the Router's memory a bounded cache of them.
 func TestFingerprintIndexBounded(t *testing.T) {
 	r := NewRouter(testLoans())
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -253,13 +254,29 @@ func TestFingerprintIndexBounded(t *testing.T) {
 			r.Route(s)
 		}
 	}
-	held := 0
-	for _, ids := range r.prints {
-		held += len(ids)
+	held, lists := 0, 0
+	r.kv.Scan(keyPrint, func(k string, _ []byte) bool {
+		lists++
+		held += len(r.printed(k[len(keyPrint):]))
+		return true
+	})
+	if lists != 1 || held > 10*(fingerprintRetainDays+1) || held < 10*fingerprintRetainDays {
+		t.Fatalf("%d movements in %d fingerprint lists after a year of 10 a day, want about %d in one", held, lists, 10*(fingerprintRetainDays+1))
 	}
-	stored := 0
-	r.kv.Scan(keyPrint, func(string, []byte) bool { stored++; return true })
-	if held > 10*(fingerprintRetainDays+1) || len(r.printQueue)-r.printHead != held || stored != held {
-		t.Fatalf("%d movements in the fingerprint index after a year of 10 a day (queue %d, store %d), want at most %d", held, len(r.printQueue)-r.printHead, stored, 10*(fingerprintRetainDays+1))
+	if n := len(r.recent.cur) + len(r.recent.prev); n > seenCacheSize {
+		t.Fatalf("%d movements cached, want at most %d", n, seenCacheSize)
+	}
+}
+
+// One fingerprint holds at most maxPrints movements: equal amounts beyond
+// it are not scanned.
+func TestFingerprintListCapped(t *testing.T) {
+	r := NewRouter(testLoans())
+	for i := range maxPrints + 10 {
+		r.Route(sighting("webhook", "", "10.00", fmt.Sprintf("R-%d", i), "", "", ""))
+	}
+	fp := fingerprint(lender, recon.Credit, dec("10.00"), "EUR") + printsBankRef
+	if n := len(r.printed(fp)); n != maxPrints {
+		t.Fatalf("%d movements under one fingerprint, want %d", n, maxPrints)
 	}
 }

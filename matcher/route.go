@@ -90,16 +90,12 @@ type Seen struct {
 // matching cascade. It owns the identity keys of its input partitions.
 type Router struct {
 	loans *Loans
-	// kv holds the movements by id and indexes them by reference key
-	// (identity.go: what grows with history is on disk in the service);
-	// prints indexes the movements of the last weeks by fingerprint, in
-	// memory, and is rebuilt from kv by Open.
-	kv         KV
-	prints     map[string][]string
-	printQueue []printed // in index order, for pruning
-	printHead  int
-	newest     int64  // the newest date indexed, days since 1970
-	printSeq   uint64 // the next fingerprint entry's number (its key in kv)
+	// kv holds the movements by id and indexes them by reference key and
+	// by fingerprint (identity.go): what grows with history is on disk in
+	// the service. recent caches the movements read last, a bounded number.
+	kv     KV
+	recent seenCache
+	newest int64 // the newest date indexed, days since 1970
 	// Threshold is the confidence below which a match is parked.
 	Threshold decimal.Decimal
 	// OwnAccounts are the lender's own IBANs (normalized: upper case, no
