@@ -531,6 +531,7 @@ rules:
 	spec := ChildSpec{Brokers: o.Brokers, Partitions: o.Partitions, Run: run}
 	mspec := spec
 	mspec.Instance, mspec.MaxPollRecords, mspec.CPUProfile = "recon-bench", o.MaxPollRecords, o.MatcherProfile
+	mspec.DataDir = filepath.Join(o.WorkDir, "matcher-data") // its local state stores, as a deployment keeps them
 	sspec := spec
 	sspec.ClickHouse, sspec.Database, sspec.Group = o.ClickHouse, db, "recon-bench-sink-"+run
 	aspec := spec
