@@ -207,7 +207,7 @@ func dutch(s string) (info, bool) {
 			continue
 		}
 		if start >= 0 {
-			kvs = append(kvs, kv{key, s[start:i]})
+			kvs = append(kvs, kv{key, s[min(start, i):i]}) // "/RTRN/REMI/": RTRN is empty
 		}
 		key, start = k, i+j+2
 		i += j
