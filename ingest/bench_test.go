@@ -35,7 +35,7 @@ func BenchmarkFileStream(b *testing.B) {
 	cluster, kc := kafkaFor(b)
 	discardProduce(cluster)
 	in := newIngest(b, kc, WebhookConfig{})
-	in.limits.MaxFileBytes = int64(mb+1) << 20 // the reader's default is 512 MiB
+	in.limits.ISO.MaxFileBytes = int64(mb+1) << 20 // the reader's default is 512 MiB
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		in.files = map[string]time.Time{} // not a duplicate the second time

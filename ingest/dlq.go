@@ -30,7 +30,7 @@ import (
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
-	"github.com/reconhq/recon/ingest/iso20022"
+	"github.com/reconhq/recon/ingest/bankfile"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -139,7 +139,7 @@ func (in *Ingest) redrive(ctx context.Context, l Letter, dryRun bool) (string, e
 	switch l.Source {
 	case "file":
 		if dryRun {
-			if _, _, err := iso20022.ReadAll(bytes.NewReader(raw), l.Where, in.limits); err != nil {
+			if _, _, err := bankfile.ReadAll(bytes.NewReader(raw), l.Where, in.limits); err != nil {
 				return "", &InputError{Where: l.Where, Reason: err.Error()}
 			}
 			return "file " + l.Where + " would be published", nil

@@ -16,7 +16,7 @@ import (
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
-	"github.com/reconhq/recon/ingest/iso20022"
+	"github.com/reconhq/recon/ingest/bankfile"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -124,13 +124,14 @@ type FileDeadLetter struct {
 	Reason string `json:"reason"`
 }
 
-// File publishes an ISO 20022 file held in memory: FileFrom on its bytes.
+// File publishes a bank file held in memory: FileFrom on its bytes.
 func (in *Ingest) File(ctx context.Context, name string, data []byte) (FileSummary, error) {
 	sum := sha256.Sum256(data)
 	return in.FileFrom(ctx, name, bytes.NewReader(data), hex.EncodeToString(sum[:]))
 }
 
-// FileFrom reads an ISO 20022 file from r, whose SHA-256 is digest, and
+// FileFrom reads a bank file from r — ISO 20022, MT940/MT942 or CFONB 120,
+// told by its content (bankfile.Detect) — whose SHA-256 is digest, and
 // publishes its records, all or nothing (see HeaderFileComplete). It reads
 // r twice, streaming, so memory does not grow with the file: once to check
 // it whole — a bad file is refused whole, and dead-lettered — and once to
@@ -145,7 +146,7 @@ func (in *Ingest) FileFrom(ctx context.Context, name string, r io.ReadSeeker, di
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return fs, fmt.Errorf("file %s: %w", name, err)
 	}
-	s, err := iso20022.Read(r, name, in.limits, func(any) error { return nil })
+	s, err := bankfile.Read(r, name, in.limits, func(any) error { return nil })
 	if err != nil {
 		if dlErr := in.deadLetterFile(ctx, name, err.Error(), r, digest); dlErr != nil {
 			return fs, dlErr
@@ -161,7 +162,7 @@ func (in *Ingest) FileFrom(ctx context.Context, name string, r io.ReadSeeker, di
 		return fs, fmt.Errorf("file %s: read again: %w", name, err)
 	}
 	p := &filePublisher{in: in, ctx: ctx, fs: &fs, cfg: in.Files.withDefaults(in.kafka), stmt: 1}
-	if _, err := iso20022.Read(r, name, in.limits, p.add); err != nil {
+	if _, err := bankfile.Read(r, name, in.limits, p.add); err != nil {
 		return fs, p.failed(err)
 	}
 	if err := p.finish(); err != nil {

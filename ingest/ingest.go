@@ -1,4 +1,5 @@
-// Package ingest turns outside input — ISO 20022 files, producers' payment
+// Package ingest turns outside input — bank files (ISO 20022, MT940/MT942,
+// CFONB 120), producers' payment
 // events and loans, bank webhooks — into versioned events on recon's Kafka
 // topics. It answers a caller only after the events are durably in Kafka
 // (acks=all, idempotent producer; a file's records in Kafka transactions,
@@ -21,7 +22,7 @@ import (
 
 	"github.com/reconhq/recon"
 	"github.com/reconhq/recon/bus"
-	"github.com/reconhq/recon/ingest/iso20022"
+	"github.com/reconhq/recon/ingest/bankfile"
 	"github.com/reconhq/recon/schemas"
 )
 
@@ -29,7 +30,7 @@ import (
 type Ingest struct {
 	cl     *kgo.Client
 	kafka  bus.Config
-	limits iso20022.Limits
+	limits bankfile.Limits
 	now    func() time.Time
 	m      metrics
 
@@ -61,7 +62,7 @@ type Ingest struct {
 // New returns an Ingest publishing with client cl (shared, idempotent,
 // acks=all: see bus.Config.Opts).
 func New(cl *kgo.Client, kafka bus.Config, m metrics) *Ingest {
-	return &Ingest{cl: cl, kafka: kafka, limits: iso20022.DefaultLimits(), now: time.Now, m: m, files: map[string]time.Time{}}
+	return &Ingest{cl: cl, kafka: kafka, limits: bankfile.DefaultLimits(), now: time.Now, m: m, files: map[string]time.Time{}}
 }
 
 // ErrUnavailable means Kafka did not acknowledge: the caller should retry.

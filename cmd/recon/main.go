@@ -18,11 +18,11 @@ ClickHouse analytics and signed alert webhooks.
 Usage:
   recon run      [flags]          every component in one process (embedded Kafka when no broker is set)
   recon ingest   [flags]          the HTTP ingest API only (producers, files, loans)
-  recon ingest file [flags] PATH...  publish ISO 20022 files to Kafka, with progress
+  recon ingest file [flags] PATH...  publish bank files (ISO 20022, MT940/942, CFONB 120)
   recon match    [flags]          the matcher only (scale out: run more, same group)
   recon sink     [flags]          the ClickHouse sink only
   recon alerts   [flags]          the alerts component only
-  recon inspect  FILE...          print the records of ISO 20022 files as JSON Lines, no Kafka
+  recon inspect  FILE...          print the records of bank files as JSON Lines, no Kafka
   recon ledger verify [flags]     check the journal's hash chains; names the first broken link
   recon migrate  [flags]          create or upgrade the ClickHouse schema
   recon dlq list|redrive [flags]  list dead letters; re-publish them through the path they came from

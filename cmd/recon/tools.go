@@ -17,7 +17,7 @@ import (
 	"github.com/reconhq/recon/analytics"
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/ingest"
-	"github.com/reconhq/recon/ingest/iso20022"
+	"github.com/reconhq/recon/ingest/bankfile"
 	"github.com/reconhq/recon/ledger"
 	"github.com/reconhq/recon/schemas"
 )
@@ -25,7 +25,7 @@ import (
 func inspect(args []string) int {
 	fs := flag.NewFlagSet("recon inspect", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: recon inspect FILE...\n\nPrints every record of ISO 20022 files (camt.052/053/054, pain.002, pacs.002, pacs.004)\nas JSON Lines on stdout, without Kafka. Exit 0 when every file was read, 1 when any\nwas rejected (one line on stderr per rejected file: file, where, why).")
+		fmt.Fprintln(os.Stderr, "usage: recon inspect FILE...\n\nPrints every record of bank files — ISO 20022 (camt.052/053/054, pain.002, pacs.002,\npacs.004, pain.008, pain.001), SWIFT MT940/MT942, CFONB 120, told by their content —\nas JSON Lines on stdout, without Kafka. Exit 0 when every file was read, 1 when any\nwas rejected (one line on stderr per rejected file: file, where, why).")
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -34,7 +34,7 @@ func inspect(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	if !iso20022.Inspect(fs.Args(), os.Stdout, os.Stderr) {
+	if !bankfile.Inspect(fs.Args(), os.Stdout, os.Stderr) {
 		return 1
 	}
 	return 0
@@ -98,7 +98,7 @@ func migrate(ctx context.Context, args []string) int {
 	return 0
 }
 
-// ingestFiles publishes ISO 20022 files, one after another, with progress.
+// ingestFiles publishes bank files (ISO 20022, MT940/MT942, CFONB 120), one after another, with progress.
 // Each file is streamed from disk (hashed, then read twice by ingest), so
 // memory does not grow with it.
 func ingestFiles(ctx context.Context, args []string) int {
