@@ -67,7 +67,7 @@ type StateReport struct {
 	PeakRSSMiB              map[string]float64 `json:"peak_rss_mib"` // every process of the run, the bench's own too
 	// ProbeMs is, after the restart, the restart from changelogs and the
 	// rebalance, how long a one-cent probe took from produce to posted:
-	// ready is not yet posting.
+	// ready is not yet posting. RebalanceReadyMs includes the rebalance's.
 	ProbeMs      map[string]float64 `json:"probe_ms"`
 	EventsPerSec float64            `json:"events_per_sec"`
 	Phases       []Phase            `json:"phases"`
@@ -403,22 +403,29 @@ func growAndRestart(ctx context.Context, o StateOptions, w *Workload, cl *kgo.Cl
 		r2, p2 := second.heldParts()
 		return fmt.Sprintf("first holds %d+%d, second %d+%d (route+post), second ready %v", r1, p1, r2, p2, second.isReady())
 	}
-	// An instance that keeps partitions may still tear its session down
-	// and restore them again just after the new one holds its own (a
-	// transaction aborted by the rebalance): the rebalance is done when
-	// both have held their share for rebalanceQuiet without a break.
-	st2 := &steady{quiet: rebalanceQuiet}
-	done := func() bool { return st2.check(time.Now(), both()) }
-	if err := waitProgress(ctx, o.Options, 15*time.Minute, "rebalance", done, progress, children...); err != nil {
+	// Held partitions are not yet serving: an instance that keeps
+	// partitions aborts its first transaction after the rebalance and
+	// restores them again (matcher/service: a transaction aborted by a
+	// rebalance restarts the stage). So once both hold their share, a
+	// probe goes through (on its account's partition, and its entry's),
+	// and the rebalance is done when both have then held their share for
+	// rebalanceQuiet without a break.
+	if err := waitProgress(ctx, o.Options, 15*time.Minute, "rebalance", both, progress, children...); err != nil {
 		return err
 	}
-	rep.RebalanceReadyMs = ms(st2.since.Sub(second.started))
-	o.say("rebalance: both instances serve after %.0f ms: %s", rep.RebalanceReadyMs, progress())
+	o.say("rebalance: partitions held after %.0f ms: %s; probing", ms(time.Since(second.started)), progress())
 	d, err = sendProbe(ctx, cl, p, j, probes[3], "probe after the rebalance", children)
 	if err != nil {
 		return err
 	}
 	rep.ProbeMs["rebalance"] = ms(d)
+	steadily := &steady{quiet: rebalanceQuiet}
+	done := func() bool { return steadily.check(time.Now(), both()) }
+	if err := waitProgress(ctx, o.Options, 15*time.Minute, "rebalance settles", done, progress, children...); err != nil {
+		return err
+	}
+	rep.RebalanceReadyMs = ms(steadily.since.Sub(second.started))
+	o.say("rebalance: both instances serve after %.0f ms: %s", rep.RebalanceReadyMs, progress())
 
 	ps.begin("check", time.Now())
 	rep.Problems = append(rep.Problems, st.finish(ctx, w, j, stop, chDone, children)...)
