@@ -8,7 +8,7 @@ SERVICES := deploy/local/services.sh
 RECON_FIXTURES ?= $(firstword $(wildcard $(abspath ../shared/fixtures) /work/shared/fixtures) $(abspath ../shared/fixtures))
 export RECON_FIXTURES
 
-.PHONY: run test test-unit test-examples test-integration services-up services-down bench fuzz vet chaos
+.PHONY: run test test-unit test-examples test-integration services-up services-down bench bench-state fuzz vet chaos
 
 ## run: the whole pipeline in one process on an embedded broker, with the shipped demo
 run:
@@ -63,6 +63,17 @@ bench:
 	mkdir -p /tmp/recon-bench && $(GO) build -o /tmp/recon-bench/recon ./cmd/recon
 	/tmp/recon-bench/recon bench --work-dir /tmp/recon-bench $(BENCH_ARGS)
 	/tmp/recon-bench/recon bench --work-dir /tmp/recon-bench --loans 10000 --events 30000 --rate 2000 --no-baseline
+
+## bench-state: `recon bench --state` on deploy/local's Kafka + ClickHouse: 1,000,000 loans (straight
+## to the loans topic) and 2,100,000 events in two halves (≥ 2,000,000 journal entries), then the
+## matcher killed and restarted, restarted with its stores deleted, and a second instance joining,
+## each timed, with every component's memory. One JSON line last. BENCH_STATE_ARGS: e.g.
+## --events 10000000 (the README's option), --loans 20000 --events 60000 (a quick look).
+BENCH_STATE_ARGS ?=
+bench-state:
+	$(SERVICES) up
+	mkdir -p /tmp/recon-bench && $(GO) build -o /tmp/recon-bench/recon ./cmd/recon
+	/tmp/recon-bench/recon bench --state --work-dir /tmp/recon-bench $(BENCH_STATE_ARGS)
 
 ## chaos: the fault scenarios of docs/RELIABILITY.md on a Kafka and a ClickHouse of its own (other
 ## ports, /tmp/recon-chaos-<pid>; it kills and pauses them), then a table: scenario, fault evidence,

@@ -60,8 +60,9 @@ func (s ChildSpec) kafka() bus.Config {
 }
 
 // RunChild runs one component until ctx ends. It writes "ready" on out
-// when the component runs, and the matcher writes "loans N" lines as its
-// table fills.
+// when the component runs; the matcher writes "loans N" lines as its table
+// fills and "held R P" whenever the partitions whose state its route and
+// post stages hold change.
 func RunChild(ctx context.Context, component string, spec ChildSpec, out io.Writer) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if spec.CPUProfile != "" {
@@ -100,26 +101,37 @@ func runMatcher(ctx context.Context, spec ChildSpec, log *slog.Logger, out io.Wr
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		ready := svc.Ready()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ready:
-				ready = nil
-				n, _ := gauge(reg, "recon_matcher_loans")
-				fmt.Fprintf(out, "loans %d\nready\n", int64(n))
-			case <-t.C:
+	go report(ctx, svc, reg, out)
+	return svc.Run(ctx)
+}
+
+// report writes the matcher's ready, loans and held lines: held as soon
+// as it changes (a rebalance is timed by it), loans every 200 ms.
+func report(ctx context.Context, svc *service.Service, reg *prometheus.Registry, out io.Writer) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	ready := svc.Ready()
+	lastRoute, lastPost, ticks := -1, -1, 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ready:
+			ready = nil
+			n, _ := gauge(reg, "recon_matcher_loans")
+			fmt.Fprintf(out, "loans %d\nready\n", int64(n))
+		case <-t.C:
+			if route, post := svc.Held(); route != lastRoute || post != lastPost {
+				lastRoute, lastPost = route, post
+				fmt.Fprintf(out, "held %d %d\n", route, post)
+			}
+			if ticks++; ticks%10 == 0 {
 				if n, ok := gauge(reg, "recon_matcher_loans"); ok {
 					fmt.Fprintf(out, "loans %d\n", int64(n))
 				}
 			}
 		}
-	}()
-	return svc.Run(ctx)
+	}
 }
 
 func gauge(reg *prometheus.Registry, name string) (float64, bool) {

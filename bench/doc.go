@@ -4,7 +4,9 @@
 // duplicates across sources) driven through the matcher, the ClickHouse
 // sink and the alerts component on a real broker and ClickHouse, against a
 // baseline relay of the same shape, checked against what the generator
-// expects. `recon bench` and `make bench` run it.
+// expects. `recon bench` and `make bench` run it. RunState (`recon bench
+// --state`, `make bench-state`) grows history instead and times the
+// matcher's restarts and a rebalance, with every component's memory.
 //
 // Each component runs as a child process of the recon binary ("recon bench
 // component NAME"), so its peak memory is its own. The run's ids (loans,

@@ -36,29 +36,37 @@ func (l *Latencies) Percentile(p float64) float64 {
 
 // PeakRSSMiB reads a process's peak resident set (VmHWM) from
 // /proc/<pid>/status, in MiB with one decimal.
-func PeakRSSMiB(pid int) (float64, error) {
+func PeakRSSMiB(pid int) (float64, error) { return statusMiB(pid, "VmHWM") }
+
+// RSSMiB reads a process's resident set now (VmRSS) from
+// /proc/<pid>/status, in MiB with one decimal.
+func RSSMiB(pid int) (float64, error) { return statusMiB(pid, "VmRSS") }
+
+func statusMiB(pid int, field string) (float64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	return parseVmHWM(f)
+	return parseStatus(f, field)
 }
 
-func parseVmHWM(f *os.File) (float64, error) {
+// parseStatus reads field (VmHWM, VmRSS: a size in kB) of a
+// /proc/<pid>/status file.
+func parseStatus(f *os.File, field string) (float64, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			return vmKiBToMiB(rest)
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			return vmKiBToMiB(field, rest)
 		}
 	}
-	return 0, fmt.Errorf("%s: no VmHWM line", f.Name())
+	return 0, fmt.Errorf("%s: no %s line", f.Name(), field)
 }
 
-func vmKiBToMiB(field string) (float64, error) {
+func vmKiBToMiB(name, field string) (float64, error) {
 	kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(field), "kB")), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("VmHWM %q: %w", field, err)
+		return 0, fmt.Errorf("%s %q: %w", name, field, err)
 	}
 	return math.Round(float64(kb)/1024*10) / 10, nil
 }

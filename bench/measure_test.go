@@ -22,16 +22,22 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestParseVmHWM(t *testing.T) {
+func TestParseStatus(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "status")
-	if err := os.WriteFile(path, []byte("Name:\trecon\nVmPeak:\t 999 kB\nVmHWM:\t  153600 kB\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("Name:\trecon\nVmPeak:\t 999 kB\nVmHWM:\t  153600 kB\nVmRSS:\t  51200 kB\nVmBad:\t x kB\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, _ := os.Open(path)
-	defer f.Close()
-	got, err := parseVmHWM(f)
-	if err != nil || got != 150 {
-		t.Fatalf("got %v, %v; want 150 MiB", got, err)
+	for _, c := range []struct {
+		field string
+		want  float64
+		err   bool
+	}{{"VmHWM", 150, false}, {"VmRSS", 50, false}, {"VmSwap", 0, true}, {"VmBad", 0, true}} {
+		f, _ := os.Open(path)
+		got, err := parseStatus(f, c.field)
+		f.Close()
+		if got != c.want || (err != nil) != c.err {
+			t.Errorf("%s: got %v, %v; want %v (error %v)", c.field, got, err, c.want, c.err)
+		}
 	}
 }
 
@@ -40,6 +46,9 @@ func TestPeakRSSOfSelf(t *testing.T) {
 		t.Skip("no /proc")
 	}
 	if mib, err := PeakRSSMiB(os.Getpid()); err != nil || mib <= 0 {
-		t.Fatalf("got %v, %v", mib, err)
+		t.Fatalf("peak: got %v, %v", mib, err)
+	}
+	if mib, err := RSSMiB(os.Getpid()); err != nil || mib <= 0 {
+		t.Fatalf("now: got %v, %v", mib, err)
 	}
 }

@@ -17,16 +17,21 @@ import (
 
 // child is one component running as a child process of the recon binary.
 type child struct {
-	name  string
-	cmd   *exec.Cmd
-	ready chan struct{}
-	loans atomic.Int64
-	done  chan struct{}
-	err   error
-	log   string
+	name    string // the component, or which instance of it ("matcher-2")
+	cmd     *exec.Cmd
+	started time.Time // just before the process was started
+	readyAt time.Time // when it said "ready" (set before ready is closed)
+	ready   chan struct{}
+	loans   atomic.Int64
+	held    atomic.Int64 // the matcher's held partitions: route<<32 | post
+	done    chan struct{}
+	err     error
+	log     string
 }
 
-func startChild(exe, workDir, name string, spec ChildSpec) (*child, error) {
+// startChild starts component as a child process named name (its log is
+// workDir/name.log).
+func startChild(exe, workDir, component, name string, spec ChildSpec) (*child, error) {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -36,13 +41,14 @@ func startChild(exe, workDir, name string, spec ChildSpec) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.cmd = exec.Command(exe, "bench", "component", name, "--spec", string(b))
+	c.cmd = exec.Command(exe, "bench", "component", component, "--spec", string(b))
 	c.cmd.Stderr = logf
 	out, err := c.cmd.StdoutPipe()
 	if err != nil {
 		logf.Close()
 		return nil, err
 	}
+	c.started = time.Now()
 	if err := c.cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("bench: start %s: %w", name, err)
@@ -55,10 +61,15 @@ func startChild(exe, workDir, name string, spec ChildSpec) (*child, error) {
 			switch {
 			case line == "ready" && !once:
 				once = true
+				c.readyAt = time.Now()
 				close(c.ready)
 			case strings.HasPrefix(line, "loans "):
 				if n, err := strconv.ParseInt(strings.TrimPrefix(line, "loans "), 10, 64); err == nil {
 					c.loans.Store(n)
+				}
+			case strings.HasPrefix(line, "held "):
+				if route, post, ok := parseHeld(line); ok {
+					c.held.Store(int64(route)<<32 | int64(post))
 				}
 			}
 		}
@@ -104,4 +115,56 @@ func (c *child) stop() float64 {
 		<-c.done
 	}
 	return peak
+}
+
+// parseHeld reads a matcher's "held R P" line.
+func parseHeld(line string) (route, post int, ok bool) {
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "held" {
+		return 0, 0, false
+	}
+	r, err1 := strconv.Atoi(f[1])
+	p, err2 := strconv.Atoi(f[2])
+	if err1 != nil || err2 != nil || r < 0 || p < 0 {
+		return 0, 0, false
+	}
+	return r, p, true
+}
+
+// heldParts is the partitions whose state the matcher's route and post
+// stages hold, as it last said.
+func (c *child) heldParts() (route, post int) {
+	h := c.held.Load()
+	return int(h >> 32), int(h & 0xffffffff)
+}
+
+// isReady reports whether the child said "ready".
+func (c *child) isReady() bool { return closed(c.ready) }
+
+// readyIn is the time from the process's start to its "ready" line.
+func (c *child) readyIn() time.Duration { return c.readyAt.Sub(c.started) }
+
+// rss reads the child's resident set now and its peak, in MiB.
+func (c *child) rss() (now, peak float64) {
+	now, _ = RSSMiB(c.cmd.Process.Pid)
+	peak, _ = PeakRSSMiB(c.cmd.Process.Pid)
+	return now, peak
+}
+
+// kill reads the child's peak RSS, then ends it with SIGKILL, as a crash
+// would.
+func (c *child) kill() float64 {
+	peak, _ := PeakRSSMiB(c.cmd.Process.Pid)
+	_ = c.cmd.Process.Kill()
+	<-c.done
+	return peak
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }

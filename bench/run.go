@@ -285,12 +285,14 @@ func (p *producer) cb(_ *kgo.Record, err error) {
 	}
 }
 
-// produce sends every event; it returns when all are acknowledged.
-func (p *producer) produce(ctx context.Context, w *Workload, rate int) (time.Time, error) {
+// produce sends events [from, to) of w; it returns when all are
+// acknowledged.
+func (p *producer) produce(ctx context.Context, w *Workload, from, to, rate int) (time.Time, error) {
 	t0 := time.Now()
-	for i, e := range w.Events {
+	for i := from; i < to; i++ {
+		e := w.Events[i]
 		if rate > 0 {
-			if d := time.Until(t0.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+			if d := time.Until(t0.Add(time.Duration(i-from) * time.Second / time.Duration(rate))); d > 0 {
 				time.Sleep(d)
 			}
 		}
@@ -322,11 +324,16 @@ func (p *producer) sentAt(id string) time.Time {
 	return time.Unix(0, ns)
 }
 
-// probe is a one-cent bank charge used to see that a path is live.
-func probe(w *Workload) recon.BankTransaction {
+// probe is a one-cent bank charge used to see that a path is live; n
+// tells a run's probes apart.
+func probe(w *Workload, n int) recon.BankTransaction {
+	ref := "ASR" + w.Cfg.Run + "probe"
+	if n > 0 {
+		ref += strconv.Itoa(n)
+	}
 	t := recon.BankTransaction{Type: recon.TypeTransaction, Source: "webhook", AccountIBAN: w.Account, Direction: recon.Debit,
 		Amount: decimal.RequireFromString("0.01"), Currency: "EUR", Status: recon.Booked, BookingDate: "2026-03-05",
-		IsCharge: true, BankTxCode: "PMNT/CCRD/CHRG", BankReference: "ASR" + w.Cfg.Run + "probe"}
+		IsCharge: true, BankTxCode: "PMNT/CCRD/CHRG", BankReference: ref}
 	t.ID = recon.IdentityKey(t)
 	return t
 }
@@ -358,7 +365,7 @@ func baseline(ctx context.Context, o Options, w *Workload, cl *kgo.Client, rep *
 	if err != nil {
 		return err
 	}
-	relay, err := startChild(o.Exe, o.WorkDir, ComponentRelay, ChildSpec{Brokers: o.Brokers, Partitions: o.Partitions, Run: w.Cfg.Run,
+	relay, err := startChild(o.Exe, o.WorkDir, ComponentRelay, ComponentRelay, ChildSpec{Brokers: o.Brokers, Partitions: o.Partitions, Run: w.Cfg.Run,
 		RelayTopics: RelayTopics, SinceMillis: time.Now().Add(-time.Second).UnixMilli(), MaxPollRecords: o.MaxPollRecords})
 	if err != nil {
 		return err
@@ -368,7 +375,7 @@ func baseline(ctx context.Context, o Options, w *Workload, cl *kgo.Client, rep *
 		return err
 	}
 	p := newProducer(cl, o.Partitions, RelayTopics[0], w)
-	pr := probe(w)
+	pr := probe(w, 0)
 	var mu sync.Mutex
 	var lat Latencies
 	var count int
@@ -400,7 +407,7 @@ func baseline(ctx context.Context, o Options, w *Workload, cl *kgo.Client, rep *
 		return err
 	}
 	o.say("baseline: relaying %d events over two transactional hops", len(w.Events))
-	t0, err := p.produce(ctx, w, o.Rate)
+	t0, err := p.produce(ctx, w, 0, len(w.Events), o.Rate)
 	if err != nil {
 		return err
 	}
@@ -418,7 +425,8 @@ func baseline(ctx context.Context, o Options, w *Workload, cl *kgo.Client, rep *
 // journal is what the bench reads back from the journal.
 type journal struct {
 	mu       sync.Mutex
-	ids      map[string]bool      // the run's transaction ids (set before following)
+	ids      map[string]bool      // the run's transaction ids and probes (set before following)
+	probes   map[string]bool      // the probes' ids
 	first    map[string]time.Time // transaction id -> when its first entry was seen
 	entries  map[string]bool
 	balances map[string]int64 // account -> debits minus credits, cents, of this run's entries
@@ -429,11 +437,12 @@ type journal struct {
 	last     time.Time
 	pending  map[int32][]visible // first entries not yet seen in ClickHouse, in offset order
 	chLat    Latencies
+	p        *producer // when each transaction was first sent
 }
 
 type visible struct {
 	offset int64
-	sent   time.Time
+	sent   time.Time // zero for a probe: waited for, not timed
 }
 
 type jEntry struct {
@@ -443,7 +452,21 @@ type jEntry struct {
 	Postings      []recon.Posting `json:"postings"`
 }
 
-func (j *journal) add(r *kgo.Record, now time.Time, probeID string, p *producer) {
+// newJournal reads back the journal of w's transactions and of probes,
+// whose sending p records.
+func newJournal(w *Workload, p *producer, probes ...recon.BankTransaction) *journal {
+	j := &journal{ids: make(map[string]bool, len(w.Events)+len(probes)), probes: map[string]bool{}, first: map[string]time.Time{},
+		entries: map[string]bool{}, balances: map[string]int64{}, open: map[string]bool{}, pending: map[int32][]visible{}, p: p}
+	for _, e := range w.Events {
+		j.ids[e.Txn.ID] = true
+	}
+	for _, pr := range probes {
+		j.ids[pr.ID], j.probes[pr.ID] = true, true
+	}
+	return j
+}
+
+func (j *journal) add(r *kgo.Record, now time.Time) {
 	if !strings.HasPrefix(string(r.Key), "L") && string(r.Key) != schemas.SuspenseKey {
 		return
 	}
@@ -476,46 +499,93 @@ func (j *journal) add(r *kgo.Record, now time.Time, probeID string, p *producer)
 		return
 	}
 	j.first[e.TransactionID] = now
-	if e.TransactionID == probeID {
+	if j.probes[e.TransactionID] {
+		j.pending[r.Partition] = append(j.pending[r.Partition], visible{offset: r.Offset})
 		return
 	}
-	if at := p.sentAt(e.TransactionID); !at.IsZero() {
+	if at := j.p.sentAt(e.TransactionID); !at.IsZero() {
 		j.lat.Add(now.Sub(at))
 		j.last = now
 		j.pending[r.Partition] = append(j.pending[r.Partition], visible{r.Offset, at})
 	}
 }
 
-func pipeline(ctx context.Context, o Options, w *Workload, cl *kgo.Client, kc bus.Config, rep *Report) error {
+// posted is how many of the run's transactions (probes apart) have an entry.
+func (j *journal) posted() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.first) - j.probesPosted()
+}
+
+// probesPosted is how many probes have an entry (j.mu held).
+func (j *journal) probesPosted() int {
+	n := 0
+	for id := range j.probes {
+		if _, ok := j.first[id]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+// seen reports whether transaction id has an entry.
+func (j *journal) seen(id string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, ok := j.first[id]
+	return ok
+}
+
+// settled reports whether the run's suspense and bank balance are what w
+// expects once all of it is posted.
+func (j *journal) settled(w *Workload) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.open) == w.Expect.Suspense && j.balances[ledger.Bank(w.Account)] == w.Expect.Bank-int64(j.probesPosted())
+}
+
+// stack is the pipeline of one run around its components: the
+// ClickHouse database the sink writes, the endpoint the alerts are sent
+// to, and the components' specs.
+type stack struct {
+	start map[string]map[int32]int64 // the topics' ends when the run began
+	db    string
+	conn  driver.Conn
+	recv  *receiver
+	srv   *http.Server
+	// the components' specs
+	matcher, sink, alerts ChildSpec
+}
+
+// newStack prepares the run's pipeline: a ClickHouse database of this run
+// whose sink starts where the run starts, and a large_credit rule on the
+// run's account delivered to a local endpoint.
+func newStack(ctx context.Context, o Options, w *Workload, cl *kgo.Client, p *producer) (*stack, error) {
 	run := w.Cfg.Run
-	topics := append([]string{}, analytics.Topics...)
-	start, err := endOffsets(ctx, cl, topics...)
+	start, err := endOffsets(ctx, cl, analytics.Topics...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// ClickHouse: a database of this run whose sink starts where the run starts.
-	db := "recon_bench_" + strings.ToLower(run)
-	conn, err := analytics.Open(o.ClickHouse)
-	if err != nil {
-		return err
+	st := &stack{start: start, db: "recon_bench_" + strings.ToLower(run)}
+	if st.conn, err = analytics.Open(o.ClickHouse); err != nil {
+		return nil, err
 	}
-	defer conn.Close()
-	if err := analytics.Migrate(ctx, conn, db); err != nil {
-		return fmt.Errorf("clickhouse %s: %w", o.ClickHouse, err)
+	if err := analytics.Migrate(ctx, st.conn, st.db); err != nil {
+		st.conn.Close()
+		return nil, fmt.Errorf("clickhouse %s: %w", o.ClickHouse, err)
 	}
-	if err := seedSinkOffsets(ctx, conn, db, start); err != nil {
-		return err
+	if err := seedSinkOffsets(ctx, st.conn, st.db, start); err != nil {
+		st.conn.Close()
+		return nil, err
 	}
-	// Alerts: a large_credit rule on this run's account, delivered here.
-	p := newProducer(cl, o.Partitions, schemas.TopicBankTransactions, w)
-	recv := &receiver{got: map[string]bool{}, sent: p.sentAt}
+	st.recv = &receiver{got: map[string]bool{}, sent: p.sentAt}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		st.conn.Close()
+		return nil, err
 	}
-	srv := &http.Server{Handler: recv, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	st.srv = &http.Server{Handler: st.recv, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = st.srv.Serve(ln) }()
 	alertsFile := filepath.Join(o.WorkDir, "alerts-"+run+".yaml")
 	rules := fmt.Sprintf(`allow_loopback: true
 delivery: {initial_backoff: 100ms, timeout: 5s}
@@ -525,100 +595,113 @@ rules:
   - {name: large, kind: large_credit, threshold: "%s", currency: EUR, account: %s}
 `, ln.Addr(), LargeCreditThreshold, w.Account)
 	if err := os.WriteFile(alertsFile, []byte(rules), 0o600); err != nil {
-		return err
+		st.close()
+		return nil, err
 	}
-
 	spec := ChildSpec{Brokers: o.Brokers, Partitions: o.Partitions, Run: run}
-	mspec := spec
-	mspec.Instance, mspec.MaxPollRecords, mspec.CPUProfile = "recon-bench", o.MaxPollRecords, o.MatcherProfile
-	mspec.DataDir = filepath.Join(o.WorkDir, "matcher-data") // its local state stores, as a deployment keeps them
-	sspec := spec
-	sspec.ClickHouse, sspec.Database, sspec.Group = o.ClickHouse, db, "recon-bench-sink-"+run
-	aspec := spec
-	aspec.AlertsConfig = alertsFile
-	aspec.Start = map[string]map[int32]int64{schemas.TopicLedgerEntries: start[schemas.TopicLedgerEntries], schemas.TopicBankTransactions: start[schemas.TopicBankTransactions]}
-	spawned := time.Now()
+	st.matcher, st.sink, st.alerts = spec, spec, spec
+	st.matcher.Instance, st.matcher.MaxPollRecords, st.matcher.CPUProfile = "recon-bench", o.MaxPollRecords, o.MatcherProfile
+	st.matcher.DataDir = filepath.Join(o.WorkDir, "matcher-data") // its local state stores, as a deployment keeps them
+	st.sink.ClickHouse, st.sink.Database, st.sink.Group = o.ClickHouse, st.db, "recon-bench-sink-"+run
+	st.alerts.AlertsConfig = alertsFile
+	st.alerts.Start = map[string]map[int32]int64{schemas.TopicLedgerEntries: start[schemas.TopicLedgerEntries], schemas.TopicBankTransactions: start[schemas.TopicBankTransactions]}
+	return st, nil
+}
+
+func (st *stack) close() {
+	st.srv.Close()
+	st.conn.Close()
+}
+
+// startComponents starts the matcher, the sink and the alerts, in that
+// order, and waits until each is ready.
+func (st *stack) startComponents(ctx context.Context, o Options) ([]*child, error) {
 	var children []*child
-	defer func() {
-		for _, c := range children {
-			rep.PeakRSSMiB[c.name] = c.stop()
-		}
-	}()
 	for _, cs := range []struct {
 		name string
 		spec ChildSpec
-	}{{ComponentMatcher, mspec}, {ComponentSink, sspec}, {ComponentAlerts, aspec}} {
-		c, err := startChild(o.Exe, o.WorkDir, cs.name, cs.spec)
+	}{{ComponentMatcher, st.matcher}, {ComponentSink, st.sink}, {ComponentAlerts, st.alerts}} {
+		c, err := startChild(o.Exe, o.WorkDir, cs.name, cs.name, cs.spec)
 		if err != nil {
-			return err
+			return children, err
 		}
 		children = append(children, c)
 	}
-	matcher := children[0]
 	for _, c := range children {
 		if err := c.waitReady(ctx, 5*time.Minute); err != nil {
-			return err
+			return children, err
 		}
 	}
-	rep.MatcherReadyMs = ms(time.Since(spawned))
-	before := matcher.loans.Load()
-	o.say("components ready in %.0f ms (matcher holds %d loans); publishing %d loans", rep.MatcherReadyMs, before, o.Loans)
+	return children, nil
+}
 
+// follow reads the run's journal into j from the run's start, and the
+// ClickHouse offsets behind it, until ctx ends; the channel closes once
+// the ClickHouse poll has stopped.
+func (st *stack) follow(ctx context.Context, kc bus.Config, j *journal) (<-chan struct{}, error) {
+	if err := follow(ctx, kc, map[string]map[int32]int64{schemas.TopicLedgerEntries: st.start[schemas.TopicLedgerEntries]}, j.add); err != nil {
+		return nil, err
+	}
+	chDone := make(chan struct{})
+	go func() { defer close(chDone); pollClickHouse(ctx, st.conn, st.db, j) }()
+	return chDone, nil
+}
+
+// publishLoans publishes w's loans straight to the loans topic (setup, not
+// the API's path) and waits until the matcher's table holds them; before
+// is how many it held.
+func publishLoans(ctx context.Context, o Options, w *Workload, cl *kgo.Client, matcher *child, before int64, alive []*child) error {
 	for i := 0; i < o.Loans; i++ {
 		l := w.Loan(i)
 		v, _ := json.Marshal(l)
 		cl.Produce(ctx, bus.Event{Topic: schemas.TopicLoans, Key: l.LoanID, Type: schemas.TypeLoan, ID: l.LoanID, Source: "recon-bench", Time: time.Now(), Value: v, Partition: -1}.Record(o.Partitions), nil)
+		if (i+1)%250_000 == 0 {
+			o.say("loans: %d of %d published", i+1, o.Loans)
+		}
 	}
 	if err := cl.Flush(ctx); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 5*time.Minute, "matcher loading loans", func() bool { return matcher.loans.Load() >= before+int64(o.Loans) }, children...); err != nil {
-		return err
+	loaded := func() bool { return matcher.loans.Load() >= before+int64(o.Loans) }
+	progress := func() string {
+		return fmt.Sprintf("matcher holds %d of %d loans", matcher.loans.Load()-before, o.Loans)
 	}
-	rep.MatcherLoans = matcher.loans.Load()
+	return waitProgress(ctx, o, 5*time.Minute+time.Duration(o.Loans)*time.Millisecond, "matcher loading loans", loaded, progress, alive...)
+}
 
-	pr := probe(w)
-	j := &journal{first: map[string]time.Time{}, entries: map[string]bool{}, balances: map[string]int64{}, open: map[string]bool{}, pending: map[int32][]visible{}}
-	fctx, stop := context.WithCancel(ctx)
-	defer stop()
-	j.ids = make(map[string]bool, len(w.Events)+1)
-	for _, e := range w.Events {
-		j.ids[e.Txn.ID] = true
-	}
-	j.ids[pr.ID] = true
-	if err := follow(fctx, kc, map[string]map[int32]int64{schemas.TopicLedgerEntries: start[schemas.TopicLedgerEntries]}, func(r *kgo.Record, now time.Time) {
-		j.add(r, now, pr.ID, p)
-	}); err != nil {
-		return err
-	}
-	chDone := make(chan struct{})
-	go func() { defer close(chDone); pollClickHouse(fctx, conn, db, j) }()
-	if err := cl.ProduceSync(ctx, p.record(pr, time.Now())).FirstErr(); err != nil {
-		return err
-	}
-	probeSeen := func() bool { j.mu.Lock(); defer j.mu.Unlock(); _, ok := j.first[pr.ID]; return ok }
-	if err := waitFor(ctx, 2*time.Minute, "pipeline probe", probeSeen, children...); err != nil {
-		return err
-	}
-	o.say("pipeline: publishing %d bank transactions", len(w.Events))
-	t0, err := p.produce(ctx, w, o.Rate)
-	if err != nil {
-		return err
-	}
-	want := w.Expect.Transactions + 1 // and the probe
-	posted := func() bool { j.mu.Lock(); defer j.mu.Unlock(); return len(j.first) >= want }
-	if err := waitFor(ctx, o.Timeout, "pipeline", posted, children...); err != nil {
-		j.mu.Lock()
-		rep.Problems = append(rep.Problems, fmt.Sprintf("%d of %d transactions posted: %v", len(j.first)-1, want-1, err))
-		j.mu.Unlock()
-	}
-	j.mu.Lock()
-	rep.EventsPerSec = math.Round(float64(len(w.Events)) / j.last.Sub(t0).Seconds())
-	rep.P50Ms, rep.P99Ms = j.lat.Percentile(50), j.lat.Percentile(99)
-	j.mu.Unlock()
-	o.say("pipeline: %.0f events/s, produce → posted p50 %.1f ms p99 %.1f ms", rep.EventsPerSec, rep.P50Ms, rep.P99Ms)
+// waitProgress is waitFor that says progress every progressEvery.
+func waitProgress(ctx context.Context, o Options, limit time.Duration, what string, cond func() bool, progress func() string, alive ...*child) error {
+	began, next := time.Now(), time.Now().Add(progressEvery)
+	return waitFor(ctx, limit, what, func() bool {
+		if cond() {
+			return true
+		}
+		if time.Now().After(next) {
+			next = next.Add(progressEvery)
+			o.say("%s: %s (%.0f s)", what, progress(), time.Since(began).Seconds())
+		}
+		return false
+	}, alive...)
+}
 
-	// Let waiting returns settle, ClickHouse catch up and alerts arrive.
+const progressEvery = 10 * time.Second
+
+// sendProbe publishes pr and waits until the journal shows it; it returns
+// how long that took.
+func sendProbe(ctx context.Context, cl *kgo.Client, p *producer, j *journal, pr recon.BankTransaction, what string, alive []*child) (time.Duration, error) {
+	sent := time.Now()
+	if err := cl.ProduceSync(ctx, p.record(pr, sent)).FirstErr(); err != nil {
+		return 0, err
+	}
+	err := waitFor(ctx, 2*time.Minute, what, func() bool { return j.seen(pr.ID) }, alive...)
+	return time.Since(sent), err
+}
+
+// finish lets waiting returns settle, ClickHouse catch up and alerts
+// arrive (two minutes at most), stops following, and checks the journal
+// and ClickHouse against the generator's expectations.
+func (st *stack) finish(ctx context.Context, w *Workload, j *journal, stopFollowing func(), chDone <-chan struct{}, alive []*child) []string {
+	var problems []string
 	settle := time.Now().Add(2 * time.Minute)
 	chCaught := func() bool {
 		j.mu.Lock()
@@ -630,29 +713,81 @@ rules:
 		}
 		return true
 	}
-	settled := func() bool {
-		j.mu.Lock()
-		defer j.mu.Unlock()
-		return len(j.open) == w.Expect.Suspense && j.balances[ledger.Bank(w.Account)] == w.Expect.Bank-1
+	_ = waitFor(ctx, time.Until(settle), "journal settles", func() bool { return j.settled(w) }, alive...)
+	if err := waitFor(ctx, time.Until(settle), "ClickHouse catches up", chCaught, alive...); err != nil {
+		problems = append(problems, err.Error())
 	}
-	_ = waitFor(ctx, time.Until(settle), "journal settles", settled, children...)
-	if err := waitFor(ctx, time.Until(settle), "ClickHouse catches up", chCaught, children...); err != nil {
-		rep.Problems = append(rep.Problems, err.Error())
+	if err := waitFor(ctx, time.Until(settle), "alerts arrive", func() bool { return st.recv.count() >= len(w.Expect.LargeCredits) }, alive...); err != nil {
+		problems = append(problems, fmt.Sprintf("%d of %d large-credit alerts received", st.recv.count(), len(w.Expect.LargeCredits)))
 	}
-	if err := waitFor(ctx, time.Until(settle), "alerts arrive", func() bool { return recv.count() >= len(w.Expect.LargeCredits) }, children...); err != nil {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("%d of %d large-credit alerts received", recv.count(), len(w.Expect.LargeCredits)))
-	}
-	stop()
+	stopFollowing()
 	<-chDone
 	j.mu.Lock()
-	rep.ClickHouseVisibleP50Ms, rep.ClickHouseVisibleP99Ms = j.chLat.Percentile(50), j.chLat.Percentile(99)
-	rep.Problems = append(rep.Problems, j.problems...)
+	problems = append(problems, j.problems...)
 	j.mu.Unlock()
-	rep.Problems = append(rep.Problems, checkJournal(w, j)...)
-	rep.Problems = append(rep.Problems, checkClickHouse(ctx, conn, db, ledger.Bank(w.Account), j)...)
-	recv.mu.Lock()
-	rep.AlertP99Ms, rep.Alerts = recv.lat.Percentile(99), recv.lat.Len()
-	recv.mu.Unlock()
+	problems = append(problems, checkJournal(w, j)...)
+	return append(problems, checkClickHouse(ctx, st.conn, st.db, ledger.Bank(w.Account), j)...)
+}
+
+func pipeline(ctx context.Context, o Options, w *Workload, cl *kgo.Client, kc bus.Config, rep *Report) error {
+	p := newProducer(cl, o.Partitions, schemas.TopicBankTransactions, w)
+	st, err := newStack(ctx, o, w, cl, p)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	spawned := time.Now()
+	children, err := st.startComponents(ctx, o)
+	defer func() {
+		for _, c := range children {
+			rep.PeakRSSMiB[c.name] = c.stop()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	matcher := children[0]
+	rep.MatcherReadyMs = ms(time.Since(spawned))
+	before := matcher.loans.Load()
+	o.say("components ready in %.0f ms (matcher holds %d loans); publishing %d loans", rep.MatcherReadyMs, before, o.Loans)
+	if err := publishLoans(ctx, o, w, cl, matcher, before, children); err != nil {
+		return err
+	}
+	rep.MatcherLoans = matcher.loans.Load()
+
+	pr := probe(w, 0)
+	j := newJournal(w, p, pr)
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	chDone, err := st.follow(fctx, kc, j)
+	if err != nil {
+		return err
+	}
+	if _, err := sendProbe(ctx, cl, p, j, pr, "pipeline probe", children); err != nil {
+		return err
+	}
+	o.say("pipeline: publishing %d bank transactions", len(w.Events))
+	t0, err := p.produce(ctx, w, 0, len(w.Events), o.Rate)
+	if err != nil {
+		return err
+	}
+	want := w.Expect.Transactions
+	if err := waitFor(ctx, o.Timeout, "pipeline", func() bool { return j.posted() >= want }, children...); err != nil {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("%d of %d transactions posted: %v", j.posted(), want, err))
+	}
+	j.mu.Lock()
+	rep.EventsPerSec = math.Round(float64(len(w.Events)) / j.last.Sub(t0).Seconds())
+	rep.P50Ms, rep.P99Ms = j.lat.Percentile(50), j.lat.Percentile(99)
+	j.mu.Unlock()
+	o.say("pipeline: %.0f events/s, produce → posted p50 %.1f ms p99 %.1f ms", rep.EventsPerSec, rep.P50Ms, rep.P99Ms)
+
+	rep.Problems = append(rep.Problems, st.finish(ctx, w, j, stop, chDone, children)...)
+	j.mu.Lock()
+	rep.ClickHouseVisibleP50Ms, rep.ClickHouseVisibleP99Ms = j.chLat.Percentile(50), j.chLat.Percentile(99)
+	j.mu.Unlock()
+	st.recv.mu.Lock()
+	rep.AlertP99Ms, rep.Alerts = st.recv.lat.Percentile(99), st.recv.lat.Len()
+	st.recv.mu.Unlock()
 	for _, c := range children {
 		rep.PeakRSSMiB[c.name] = c.stop()
 	}
@@ -699,7 +834,9 @@ func pollClickHouse(ctx context.Context, conn driver.Conn, db string, j *journal
 				j.mu.Lock()
 				queue := j.pending[p]
 				for len(queue) > 0 && queue[0].offset <= off {
-					j.chLat.Add(now.Sub(queue[0].sent))
+					if !queue[0].sent.IsZero() {
+						j.chLat.Add(now.Sub(queue[0].sent))
+					}
 					queue = queue[1:]
 				}
 				j.pending[p] = queue
@@ -720,10 +857,10 @@ func checkJournal(w *Workload, j *journal) []string {
 	defer j.mu.Unlock()
 	var out []string
 	ex := w.Expect
-	if n := len(j.first) - 1; n != ex.Transactions {
+	if n := len(j.first) - j.probesPosted(); n != ex.Transactions {
 		out = append(out, fmt.Sprintf("journal: %d transactions posted, want %d", n, ex.Transactions))
 	}
-	if got, want := j.balances[ledger.Bank(w.Account)], ex.Bank-1; got != want {
+	if got, want := j.balances[ledger.Bank(w.Account)], ex.Bank-int64(j.probesPosted()); got != want { // a cent each
 		out = append(out, fmt.Sprintf("journal: bank balance %d cents, want %d", got, want))
 	}
 	if got := len(j.open); got != ex.Suspense {

@@ -34,10 +34,14 @@ func benchCmd(ctx context.Context, args []string) int {
 	work := fs.String("work-dir", filepath.Join(os.TempDir(), "recon-bench"), "where component logs and profiles go")
 	profile := fs.Bool("profile", false, "write a CPU profile of the matcher to <work-dir>/matcher-<run>.pprof")
 	noBaseline := fs.Bool("no-baseline", false, "skip the baseline relay (ratio is then 0)")
-	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
+	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long (--state: 2h)")
+	state := fs.Bool("state", false, "grow history and measure restart and memory instead of throughput: loans (default 1,000,000) and events (default 2,100,000, ≥ 2,000,000 journal entries; e.g. 10000000) in two halves, then the matcher restarted with its data dir, with its stores deleted, and a second instance joining")
+	restartSignal := fs.String("restart-signal", bench.SignalKill, "--state: how the matcher ends before the restart with its data dir: kill (SIGKILL, a crash) or term (SIGTERM, a deploy)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if err := defaults.err(); err != nil {
 		return fail("%v", err)
 	}
@@ -48,6 +52,9 @@ func benchCmd(ctx context.Context, args []string) int {
 	o := bench.Options{Brokers: strings.Split(*brokers, ","), ClickHouse: *ch, Loans: *loans, Events: *events, Rate: *rate,
 		Seed: *seed, Partitions: int32(*partitions), Exe: exe, WorkDir: *work, MaxPollRecords: *maxPoll, Timeout: *timeout,
 		NoBaseline: *noBaseline, Progress: os.Stderr}
+	if *state {
+		return benchState(ctx, o, set, *restartSignal)
+	}
 	if *profile {
 		o.MatcherProfile = filepath.Join(*work, "matcher.pprof")
 	}
@@ -60,6 +67,27 @@ func benchCmd(ctx context.Context, args []string) int {
 	if o.MatcherProfile != "" {
 		fmt.Fprintf(os.Stderr, "bench: matcher CPU profile: go tool pprof -top %s\n", o.MatcherProfile)
 	}
+	return 0
+}
+
+// benchState runs `recon bench --state`: the sizes and timeout not set
+// on the command line are the state run's.
+func benchState(ctx context.Context, o bench.Options, set map[string]bool, signal string) int {
+	if !set["loans"] {
+		o.Loans = 1_000_000
+	}
+	if !set["events"] {
+		o.Events = 2_100_000 // about 2 % are duplicates, which post nothing
+	}
+	if !set["timeout"] {
+		o.Timeout = 2 * time.Hour
+	}
+	rep, err := bench.RunState(ctx, bench.StateOptions{Options: o, RestartSignal: signal})
+	if err != nil {
+		return fail("bench --state: %v (logs in %s)", err, o.WorkDir)
+	}
+	b, _ := json.Marshal(rep)
+	fmt.Println(string(b))
 	return 0
 }
 

@@ -27,6 +27,7 @@ Usage:
   recon migrate  [flags]          create or upgrade the ClickHouse schema
   recon dlq list|redrive [flags]  list dead letters; re-publish them through the path they came from
   recon bench    [flags]          seeded workload through the pipeline on real Kafka + ClickHouse; last line JSON
+                                  (--state: grow history, then time restarts and a rebalance, read memory)
   recon collect  --due-by DATE --out FILE   SEPA direct debits (pain.008) of instalments due, published as expected payments
   recon disburse --loan ID --out FILE       transfers (pain.001, SCT Inst) paying loans out, published as expected payments
   recon track    [flags]          follow expected payments: settled, rejected, returned, overdue

@@ -273,6 +273,12 @@ func (s *Service) forever(ctx context.Context, stage string, run func(context.Co
 	}
 }
 
+// Held is how many partitions each stage holds the restored state of: a
+// rebalance has moved its partitions once every instance's counts add up.
+func (s *Service) Held() (route, post int) {
+	return int(s.routeHeld.Load()), int(s.postHeld.Load())
+}
+
 // Loan returns a loan from the table.
 func (s *Service) Loan(id string) (recon.Loan, bool) {
 	s.mu.RLock()

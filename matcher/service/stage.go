@@ -49,7 +49,10 @@ type stageState[S any] struct {
 	restore func(S, *kgo.Record) error
 }
 
+// newStates begins a session's states: it holds no partition yet, whatever
+// the session before it held (a session torn down is not always revoked).
 func newStates[S any](wake context.CancelFunc, held *atomic.Int32) *states[S] {
+	held.Store(0)
 	return &states[S]{byPart: map[int32]S{}, parts: map[int32]*store.Part{}, wake: wake, held: held}
 }
 
