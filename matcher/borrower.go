@@ -184,14 +184,13 @@ func (p *Poster) allocateBorrower(res *Result, now time.Time, bid string, t reco
 		if sh.total() == 0 {
 			continue
 		}
-		s := p.loan(sh.loanID)
 		e := recon.Entry{ID: entryID(t.ID, EntryRepayment, sh.loanID, r.Round), Kind: EntryRepayment, LoanID: sh.loanID, BorrowerID: bid,
 			TransactionID: t.ID, EndToEndID: t.EndToEndID, EffectiveDate: t.BookingDate, BookedAt: now, Actor: r.Actor, Round: r.Round,
 			Note: "borrower " + bid + ", " + policy + "; instalments due " + days(sh.dues)}
 		e.Postings = append(e.Postings, recon.Posting{Account: from, Side: recon.DebitSide, Amount: fromMinor(sh.total(), cur), Currency: cur})
 		for part, a := range sh.take {
 			if a > 0 {
-				e.Postings = append(e.Postings, recon.Posting{Account: s.accounts[part], Side: recon.CreditSide, Amount: fromMinor(a, cur), Currency: cur})
+				e.Postings = append(e.Postings, recon.Posting{Account: account(sh.loanID, part), Side: recon.CreditSide, Amount: fromMinor(a, cur), Currency: cur})
 			}
 		}
 		p.emit(res, e)
@@ -297,13 +296,12 @@ func (p *Poster) applyBorrowerCredit(res *Result, now time.Time, bid, cur, txnID
 		if sh.total() == 0 {
 			continue
 		}
-		s := p.loan(sh.loanID)
 		e := recon.Entry{ID: entryID(txnID, EntryCreditApplied, sh.loanID, 0), Kind: EntryCreditApplied, LoanID: sh.loanID, BorrowerID: bid,
 			TransactionID: txnID, BookedAt: now, Note: "borrower " + bid + " credit applied; instalments due " + days(sh.dues)}
 		e.Postings = append(e.Postings, recon.Posting{Account: ledger.BorrowerCredit(bid), Side: recon.DebitSide, Amount: fromMinor(sh.total(), cur), Currency: cur})
 		for part, a := range sh.take {
 			if a > 0 {
-				e.Postings = append(e.Postings, recon.Posting{Account: s.accounts[part], Side: recon.CreditSide, Amount: fromMinor(a, cur), Currency: cur})
+				e.Postings = append(e.Postings, recon.Posting{Account: account(sh.loanID, part), Side: recon.CreditSide, Amount: fromMinor(a, cur), Currency: cur})
 			}
 		}
 		p.emit(res, e)

@@ -79,6 +79,9 @@ type Poster struct {
 	// waiting for it without scanning suspense.
 	returns  map[string][]string
 	credited map[string]bool // loans holding borrower credit
+	// currencies holds one copy of each currency code met, so a million
+	// loans' totals share a few strings.
+	currencies map[string]string
 	// borrowers holds the credit of the borrowers used since Open
 	// (borrower.go).
 	borrowers map[string]*borrowerState
@@ -109,7 +112,6 @@ const (
 )
 
 type loanState struct {
-	accounts   [4]string // fees, interest, principal, credit: built once
 	currency   string
 	paid       [3]int64 // part -> credits minus debits, minor units
 	credit     int64    // borrower credit (overpayments)
@@ -352,7 +354,9 @@ func (p *Poster) applyLoan(e recon.Entry) {
 		if !ok {
 			continue
 		}
-		s.currency = ps.Currency
+		if s.currency != ps.Currency {
+			s.currency = p.intern(ps.Currency)
+		}
 		delta, err := toMinor(ps.Amount, ps.Currency)
 		if err != nil { // a journal written before amounts were checked
 			s.inexact = true
@@ -487,11 +491,11 @@ func (p *Poster) allocate(now time.Time, loanID string, t recon.BankTransaction,
 	}
 	for part, a := range take {
 		if a > 0 {
-			e.Postings = append(e.Postings, recon.Posting{Account: s.accounts[part], Side: recon.CreditSide, Amount: exact(a), Currency: cur})
+			e.Postings = append(e.Postings, recon.Posting{Account: account(loanID, part), Side: recon.CreditSide, Amount: exact(a), Currency: cur})
 		}
 	}
 	if left > 0 {
-		e.Postings = append(e.Postings, recon.Posting{Account: s.accounts[3], Side: recon.CreditSide, Amount: exact(left), Currency: cur})
+		e.Postings = append(e.Postings, recon.Posting{Account: ledger.Credit(loanID), Side: recon.CreditSide, Amount: exact(left), Currency: cur})
 	}
 	return e
 }

@@ -83,7 +83,8 @@ func key2(prefix, a, b string) string { return prefix + a + "\x00" + b }
 // (and only those) are replayed with Restore.
 func (p *Poster) Open(kv KV) error {
 	*p = Poster{loans: p.loans, router: p.router, Allocation: p.Allocation, kv: kv, state: map[string]*loanState{},
-		items: map[string]*Item{}, returns: map[string][]string{}, credited: map[string]bool{}, borrowers: map[string]*borrowerState{}}
+		items: map[string]*Item{}, returns: map[string][]string{}, credited: map[string]bool{}, borrowers: map[string]*borrowerState{},
+		currencies: map[string]string{}}
 	v, ok := kv.Get(keyVersion)
 	_, booked := kv.Get(keyHead)
 	switch {
@@ -158,12 +159,12 @@ func (p *Poster) loan(id string) *loanState {
 	s := p.state[id]
 	if s == nil {
 		id = strings.Clone(id)
-		s = &loanState{accounts: [4]string{ledger.Fees(id), ledger.Interest(id), ledger.Principal(id), ledger.Credit(id)}}
+		s = &loanState{}
 		if v, ok := p.kv.Get(prefixLoan + id); ok {
 			r := reader{b: v}
 			flags := r.uint()
 			s.inexact = flags&1 != 0
-			s.currency = r.str()
+			s.currency = p.intern(r.str())
 			for part := range s.paid {
 				s.paid[part] = r.int()
 			}
@@ -390,6 +391,21 @@ func (p *Poster) rounds(txnID, loanID string) int {
 	n := int(r.int())
 	p.check(k, &r)
 	return n
+}
+
+// maxCurrencies bounds the currencies a Poster keeps one copy of.
+const maxCurrencies = 64
+
+func (p *Poster) intern(c string) string {
+	if v, ok := p.currencies[c]; ok {
+		return v
+	}
+	if len(p.currencies) >= maxCurrencies {
+		return c
+	}
+	c = strings.Clone(c)
+	p.currencies[c] = c
+	return c
 }
 
 // --- encoding ------------------------------------------------------------

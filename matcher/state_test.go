@@ -412,3 +412,29 @@ func TestPosterStoreUnreadable(t *testing.T) {
 		t.Fatal("a malformed loan value went unnoticed")
 	}
 }
+
+// discardKV keeps nothing: what a Poster holds on it is its hot state
+// alone (every Set has still encoded its value).
+type discardKV struct{}
+
+func (discardKV) Get(string) ([]byte, bool)              { return nil, false }
+func (discardKV) Set(string, []byte)                     {}
+func (discardKV) Delete(string)                          {}
+func (discardKV) Scan(string, func(string, []byte) bool) {}
+func (discardKV) Err() error                             { return nil }
+
+// BenchmarkPosterKV is BenchmarkPost on a MemKV (the state in memory, as
+// before the KV) and on a KV that discards: the heap the hot state alone
+// holds per posting.
+func BenchmarkPosterKV(b *testing.B) {
+	b.Run("kv=mem", func(b *testing.B) { benchmarkPost(b, NewPoster) })
+	b.Run("kv=discard", func(b *testing.B) {
+		benchmarkPost(b, func(l *Loans) *Poster {
+			p := NewPoster(l)
+			if err := p.Open(discardKV{}); err != nil {
+				b.Fatal(err)
+			}
+			return p
+		})
+	})
+}
