@@ -31,20 +31,11 @@ const (
 	AllocProRata = "pro-rata"
 )
 
-// borrowerState is what the Poster holds of a borrower.
+// borrowerState is what the Poster holds of a borrower in memory; the
+// credit each transaction booked and the transactions by end-to-end id
+// are in its KV (state.go).
 type borrowerState struct {
-	credit int64            // borrower credit, minor units
-	byTxn  map[string]int64 // transaction id → the credit it booked
-	byE2E  map[string]string
-}
-
-func (p *Poster) borrower(id string) *borrowerState {
-	b := p.borrowers[id]
-	if b == nil {
-		b = &borrowerState{byTxn: map[string]int64{}, byE2E: map[string]string{}}
-		p.borrowers[strings.Clone(id)] = b
-	}
-	return b
+	credit int64 // borrower credit, minor units
 }
 
 // applyBorrower keeps the borrower's credit from an entry.
@@ -62,14 +53,15 @@ func (p *Poster) applyBorrower(e recon.Entry) {
 		b.credit += delta
 		switch e.Kind {
 		case EntryRepayment:
-			b.byTxn[e.TransactionID] += delta
+			p.addBorrowerTxnCredit(e.BorrowerID, e.TransactionID, delta)
 			if e.EndToEndID != "" {
-				b.byE2E[e.EndToEndID] = e.TransactionID
+				p.kv.Set(key2(prefixBorrowerE2E, e.BorrowerID, e.EndToEndID), []byte(e.TransactionID))
 			}
 		case EntryReversal:
-			b.byTxn[e.Reverses] += delta
+			p.addBorrowerTxnCredit(e.BorrowerID, e.Reverses, delta)
 		}
 	}
+	p.kv.Set(prefixBorrower+e.BorrowerID, writer(nil).int(b.credit))
 }
 
 // share is one loan's part of a borrower's payment.
@@ -192,14 +184,13 @@ func (p *Poster) allocateBorrower(res *Result, now time.Time, bid string, t reco
 		if sh.total() == 0 {
 			continue
 		}
-		s := p.loan(sh.loanID)
 		e := recon.Entry{ID: entryID(t.ID, EntryRepayment, sh.loanID, r.Round), Kind: EntryRepayment, LoanID: sh.loanID, BorrowerID: bid,
 			TransactionID: t.ID, EndToEndID: t.EndToEndID, EffectiveDate: t.BookingDate, BookedAt: now, Actor: r.Actor, Round: r.Round,
 			Note: "borrower " + bid + ", " + policy + "; instalments due " + days(sh.dues)}
 		e.Postings = append(e.Postings, recon.Posting{Account: from, Side: recon.DebitSide, Amount: fromMinor(sh.total(), cur), Currency: cur})
 		for part, a := range sh.take {
 			if a > 0 {
-				e.Postings = append(e.Postings, recon.Posting{Account: s.accounts[part], Side: recon.CreditSide, Amount: fromMinor(a, cur), Currency: cur})
+				e.Postings = append(e.Postings, recon.Posting{Account: account(sh.loanID, part), Side: recon.CreditSide, Amount: fromMinor(a, cur), Currency: cur})
 			}
 		}
 		p.emit(res, e)
@@ -235,24 +226,25 @@ func days(ds []int64) string {
 // parked for a person.
 func (p *Poster) reverseBorrower(res *Result, now time.Time, bid string, t recon.BankTransaction, from string, round int) {
 	b := p.borrower(bid)
-	origID := b.byE2E[t.EndToEndID]
+	var origID string
+	if t.EndToEndID != "" {
+		v, _ := p.kv.Get(key2(prefixBorrowerE2E, bid, t.EndToEndID))
+		origID = string(v)
+	}
 	type part struct {
 		loanID string
-		orig   *alloc
+		orig   alloc
 		take   [4]int64
 	}
 	var parts []part
 	for _, id := range p.loans.LoansOf(bid) {
-		s := p.state[id]
-		if s == nil || t.EndToEndID == "" {
-			continue
-		}
-		oid, ok := s.byE2E[t.EndToEndID]
+		oid, ok := p.creditByE2E(id, t.EndToEndID) // none on a loan never used
 		if !ok || origID != "" && oid != origID {
 			continue
 		}
 		origID = oid
-		if orig := s.repayments[oid]; orig != nil && !orig.reversed {
+		if orig, ok := p.repayment(id, oid); ok && !orig.reversed {
+			s := p.loan(id)
 			take, ok := reversalTake(s, orig)
 			if !ok {
 				p.emit(res, p.park(now, t, "", "return of "+t.Amount.String()+": loan "+id+" no longer holds its share of the original", from, round))
@@ -266,7 +258,7 @@ func (p *Poster) reverseBorrower(res *Result, now time.Time, bid string, t recon
 		return
 	}
 	cur := t.Currency
-	credit := b.byTxn[origID]
+	credit := p.borrowerTxnCredit(bid, origID)
 	total := credit
 	for _, pt := range parts {
 		total += pt.orig.total
@@ -304,13 +296,12 @@ func (p *Poster) applyBorrowerCredit(res *Result, now time.Time, bid, cur, txnID
 		if sh.total() == 0 {
 			continue
 		}
-		s := p.loan(sh.loanID)
 		e := recon.Entry{ID: entryID(txnID, EntryCreditApplied, sh.loanID, 0), Kind: EntryCreditApplied, LoanID: sh.loanID, BorrowerID: bid,
 			TransactionID: txnID, BookedAt: now, Note: "borrower " + bid + " credit applied; instalments due " + days(sh.dues)}
 		e.Postings = append(e.Postings, recon.Posting{Account: ledger.BorrowerCredit(bid), Side: recon.DebitSide, Amount: fromMinor(sh.total(), cur), Currency: cur})
 		for part, a := range sh.take {
 			if a > 0 {
-				e.Postings = append(e.Postings, recon.Posting{Account: s.accounts[part], Side: recon.CreditSide, Amount: fromMinor(a, cur), Currency: cur})
+				e.Postings = append(e.Postings, recon.Posting{Account: account(sh.loanID, part), Side: recon.CreditSide, Amount: fromMinor(a, cur), Currency: cur})
 			}
 		}
 		p.emit(res, e)

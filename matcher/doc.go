@@ -5,7 +5,9 @@
 // of one movement (identity.go) and runs the matching cascade (route.go);
 // the Poster (keyed by loan, or by borrower) allocates (post.go,
 // borrower.go), undoes returned money (returns.go), keeps suspense and what
-// people do with it (suspense.go) and re-matches parked money (rematch.go).
+// people do with it (suspense.go) and re-matches parked money (rematch.go);
+// its state lives in a KV (kv.go), memory holding the hot path only
+// (state.go).
 // The loans table is loans.go; exact money in minor units, money.go.
 // Package matcher/service drives both stages from Kafka inside
 // transactions.

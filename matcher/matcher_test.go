@@ -71,6 +71,7 @@ type harness struct {
 	poster  *Poster
 	entries []recon.Entry
 	chain   ledger.Verifier
+	tape    *tape // records what the Poster was given and answered, if set
 }
 
 func newHarness(t testing.TB, loans *Loans) *harness {
@@ -94,7 +95,17 @@ func (h *harness) post(r Routed) Result {
 	h.t.Helper()
 	res := h.poster.Post(now, r)
 	h.record(res)
+	h.tape.add(tapeStep{routed: &r, res: res})
 	return res
+}
+
+// put changes the loans table.
+func (h *harness) put(l recon.Loan) {
+	h.t.Helper()
+	if err := h.loans.Put(l); err != nil {
+		h.t.Fatal(err)
+	}
+	h.tape.add(tapeStep{put: &l})
 }
 
 func (h *harness) record(res Result) {
@@ -133,6 +144,7 @@ func (h *harness) rematch() (release Result, posted []Result) {
 	h.t.Helper()
 	release = h.poster.Rematch(now, true)
 	h.record(release)
+	h.tape.add(tapeStep{rematch: true, res: release})
 	for _, r := range release.Routed {
 		posted = append(posted, h.post(r))
 	}
@@ -971,7 +983,7 @@ func (w *world) step() {
 			l, w.future = w.future[0], w.future[1:]
 		}
 		w.defs[l.LoanID] = l
-		w.loans.Put(l)
+		w.h.put(l)
 		w.h.rematch()
 	case op < 45: // a repayment, sometimes in the wrong currency or pending first
 		l, ok := w.anyLoan()
@@ -1094,7 +1106,7 @@ func (w *world) step() {
 		if l.DisbursementEndToEndID == "" {
 			l.DisbursementEndToEndID = "DISB-" + l.LoanID
 			w.defs[l.LoanID] = l
-			w.loans.Put(l)
+			w.h.put(l)
 			w.h.rematch()
 		}
 		t := txn(recon.Debit, l.Principal.String(), "", l.DisbursementEndToEndID)
@@ -1286,10 +1298,14 @@ func (w *world) disbursed(id, currency string) decimal.Decimal {
 	return w.disb[[2]string{id, currency}]
 }
 
-func runWorld(t testing.TB, seed uint64, steps int) *world {
+func newWorld(t testing.TB, seed uint64) *world {
 	loans := NewLoans()
-	w := &world{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), loans: loans, h: newHarness(t, loans),
+	return &world{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), loans: loans, h: newHarness(t, loans),
 		defs: map[string]recon.Loan{}, outcomes: map[recon.Outcome]int{}, bank: map[string]decimal.Decimal{}, byAcc: map[[2]string]decimal.Decimal{}, disb: map[[2]string]decimal.Decimal{}}
+}
+
+func runWorld(t testing.TB, seed uint64, steps int) *world {
+	w := newWorld(t, seed)
 	for i := range steps {
 		w.step()
 		w.check(i)
@@ -1302,7 +1318,7 @@ func runWorld(t testing.TB, seed uint64, steps int) *world {
 		t.Fatalf("%d sightings, %d outcomes", len(w.sighted), total)
 	}
 	// The journal alone rebuilds the open items.
-	fresh := NewPoster(loans)
+	fresh := NewPoster(w.loans)
 	for _, e := range w.h.entries {
 		fresh.Restore(e)
 	}

@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"encoding/json"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,23 +46,29 @@ var partNames = [3]string{"fees", "interest", "principal"}
 // Poster books routed transactions for the loans of one journal partition.
 // Its whole state is a function of that partition's journal: Post and
 // Restore go through the same apply, so a restart that replays the journal
-// arrives at the state the crashed instance had. Hot state is kept in minor
-// units of each loan's currency (int64), converted exactly at the boundary.
+// arrives at the state the crashed instance had. The state lives in a KV
+// (state.go): memory holds the hot path only, and Open rebuilds it from the
+// KV, so a restart replays only the journal's tail. Hot state is kept in
+// minor units of each loan's currency (int64), converted exactly at the
+// boundary.
 type Poster struct {
-	loans    *Loans
-	router   *Router
-	state    map[string]*loanState
-	posted   map[string]bool  // transaction ids booked here (the posting key)
-	items    map[string]*Item // open suspense items of this partition, by item id
-	released map[string]*Item // items released to a loan, by transaction id (for unassign)
-	rounds   map[string]int   // txn\x00loan -> rounds of rematch booked here
-	reparked map[string]bool  // repark entry ids booked here
-	fresh    []string         // items parked since the last Rematch
-	// returns indexes parked outgoing items by end-to-end id, so a repayment
-	// finds the return waiting for it without scanning suspense. Entries of
-	// items no longer open are dropped when met.
-	returns map[string][]string
-	// borrowers holds each borrower's credit (borrower.go).
+	loans  *Loans
+	router *Router
+	kv     KV
+	err    error                 // the first value of kv that did not decode
+	state  map[string]*loanState // running totals of the loans used since Open
+	items  map[string]*Item      // open suspense items of this partition, by item id
+	fresh  []string              // items parked since the last Rematch
+	// returns indexes the open items that are outgoing returns by the
+	// end-to-end id of what they return, so a repayment finds the return
+	// waiting for it without scanning suspense.
+	returns  map[string][]string
+	credited map[string]bool // loans holding borrower credit
+	// currencies holds one copy of each currency code met, so a million
+	// loans' totals share a few strings.
+	currencies map[string]string
+	// borrowers holds the credit of the borrowers used since Open
+	// (borrower.go).
 	borrowers map[string]*borrowerState
 	// Allocation is the policy for money paid to a borrower's virtual
 	// IBAN: AllocOldestDue (the default) or AllocProRata.
@@ -90,15 +97,11 @@ const (
 )
 
 type loanState struct {
-	accounts   [4]string // fees, interest, principal, credit: built once
 	currency   string
 	paid       [3]int64 // part -> credits minus debits, minor units
 	credit     int64    // borrower credit (overpayments)
 	disbursed  int64    // principal paid out to the borrower
-	repayments map[string]*alloc
-	byE2E      map[string]string   // end-to-end id -> transaction id of a credit booked
-	debits     map[string]outgoing // end-to-end id -> outgoing transfer booked
-	creditRuns int                 // credit-applied entries not caused by a transaction
+	creditRuns int      // credit-applied entries not caused by a transaction
 	// inexact: the journal holds an amount of this loan finer than its
 	// currency allows (booked before amounts were checked); its state is
 	// not exact, so what arrives for it is parked for a person.
@@ -119,7 +122,6 @@ type alloc struct {
 	total    int64
 	parts    [3]int64
 	credit   int64
-	from     string
 	e2e      string
 	round    int
 	rematch  bool
@@ -133,11 +135,14 @@ type outgoing struct {
 	amount  int64
 }
 
-// NewPoster returns a Poster for one journal partition.
+// NewPoster returns a Poster for one journal partition that has booked
+// nothing, keeping its state in a MemKV (see Open for another KV).
 func NewPoster(loans *Loans) *Poster {
-	return &Poster{loans: loans, router: NewRouter(loans), state: map[string]*loanState{}, posted: map[string]bool{},
-		items: map[string]*Item{}, released: map[string]*Item{}, rounds: map[string]int{}, reparked: map[string]bool{},
-		returns: map[string][]string{}, borrowers: map[string]*borrowerState{}}
+	p := &Poster{loans: loans, router: NewRouter(loans)}
+	if err := p.Open(NewMemKV()); err != nil {
+		panic("matcher: open an empty MemKV: " + err.Error())
+	}
+	return p
 }
 
 // SetOwnAccounts configures the lender's own IBANs for the Poster's
@@ -151,7 +156,7 @@ func (p *Poster) SetLoanReference(re *regexp.Regexp) { p.router.LoanReference = 
 // Restore replays one journal entry of this partition (in offset order).
 func (p *Poster) Restore(e recon.Entry) {
 	p.apply(e)
-	p.Head = ledger.Head{Sequence: e.Sequence, Hash: e.Hash}
+	p.setHead(ledger.Head{Sequence: e.Sequence, Hash: e.Hash})
 }
 
 // Items lists the open suspense items of this partition.
@@ -193,7 +198,7 @@ func (p *Poster) Post(now time.Time, r Routed) Result {
 	d := &recon.Decision{TransactionID: t.ID, Amount: t.Amount, Currency: t.Currency, Direction: t.Direction,
 		BookingDate: t.BookingDate, Rule: r.Rule, Confidence: r.Confidence, Evidence: r.Evidence, LoanID: r.LoanID, DecidedAt: now}
 	res.Decision = d
-	if p.posted[t.ID] {
+	if _, booked := p.kv.Get(prefixPosted + t.ID); booked {
 		d.Outcome, d.Rule, d.Reason = recon.Duplicate, RulePostingKey, "already booked in the journal"
 		return res
 	}
@@ -251,19 +256,10 @@ func (p *Poster) Post(now time.Time, r Routed) Result {
 // emit seals e into the partition's chain and applies it to the state at
 // once, so what follows in the same record sees it.
 func (p *Poster) emit(res *Result, e recon.Entry) {
-	p.Head = ledger.Seal(p.Head, &e)
+	h := ledger.Seal(p.Head, &e)
 	p.apply(e)
+	p.setHead(h)
 	res.Entries = append(res.Entries, e)
-}
-
-func (p *Poster) loan(id string) *loanState {
-	s := p.state[id]
-	if s == nil {
-		id = strings.Clone(id)
-		s = &loanState{accounts: [4]string{ledger.Fees(id), ledger.Interest(id), ledger.Principal(id), ledger.Credit(id)}}
-		p.state[id] = s
-	}
-	return s
 }
 
 // minor converts an amount of the journal; the journal holds only amounts
@@ -281,7 +277,7 @@ func (p *Poster) apply(e recon.Entry) {
 	switch e.Kind {
 	case EntryRepayment, EntrySuspense, EntryReversal, EntryRefund, EntryBankFees, EntryOwnAccount, EntryDisbursement, EntryDebitReversal:
 		if e.Round == 0 && !hasAccount(e, ledger.Transit) {
-			p.posted[e.TransactionID] = true
+			p.kv.Set(prefixPosted+e.TransactionID, nil)
 		}
 	}
 	if e.LoanID != "" {
@@ -292,41 +288,36 @@ func (p *Poster) apply(e recon.Entry) {
 	}
 	switch e.Kind {
 	case EntrySuspense:
-		p.items[e.TransactionID] = &Item{ID: e.TransactionID, Kind: ItemMoney, Transaction: *e.Item, Amount: e.Postings[0].Amount, LoanID: e.LoanID,
-			Reason: e.Note, Since: e.BookedAt, EntryID: e.ID, Round: e.Round}
+		p.openItem(&Item{ID: e.TransactionID, Kind: ItemMoney, Transaction: *e.Item, Amount: e.Postings[0].Amount, LoanID: e.LoanID,
+			Reason: e.Note, Since: e.BookedAt, EntryID: e.ID, Round: e.Round})
 		p.fresh = append(p.fresh, e.TransactionID)
-		p.indexReturn(*e.Item)
 	case EntryRepark:
-		p.reparked[e.ID] = true
+		p.kv.Set(prefixReparked+e.ID, nil)
 		if it := p.items[e.TransactionID]; it != nil { // another share came back first
 			it.Amount = it.Amount.Add(e.Postings[0].Amount)
+			p.saveItem(it)
 			break
 		}
-		p.items[e.TransactionID] = &Item{ID: e.TransactionID, Kind: ItemMoney, Transaction: *e.Item, Amount: e.Postings[0].Amount,
-			Reason: e.Note, Since: e.BookedAt, EntryID: e.ID, Round: e.Round}
-		p.indexReturn(*e.Item)
+		p.openItem(&Item{ID: e.TransactionID, Kind: ItemMoney, Transaction: *e.Item, Amount: e.Postings[0].Amount,
+			Reason: e.Note, Since: e.BookedAt, EntryID: e.ID, Round: e.Round})
 	case EntryRelease:
 		if it := p.items[e.TransactionID]; it != nil {
 			rel := *it
 			rel.Round = e.Round + 1
-			p.released[e.TransactionID] = &rel
+			v, err := json.Marshal(&rel)
+			if err != nil {
+				panic("matcher: encode item " + rel.ID + ": " + err.Error())
+			}
+			p.kv.Set(prefixReleased+e.TransactionID, v)
 		}
-		delete(p.items, e.TransactionID)
+		p.closeItem(e.TransactionID)
 	case EntryReversal, EntryTakeBack:
-		delete(p.items, e.TransactionID) // a waiting return resolved
+		p.closeItem(e.TransactionID) // a waiting return resolved
 	case EntryReview:
 		id := ConflictID(*e.Item)
-		p.items[id] = &Item{ID: id, Kind: ItemConflict, Transaction: *e.Item, Amount: decimal.Zero, Reason: e.Note, Since: e.BookedAt, EntryID: e.ID}
+		p.openItem(&Item{ID: id, Kind: ItemConflict, Transaction: *e.Item, Amount: decimal.Zero, Reason: e.Note, Since: e.BookedAt, EntryID: e.ID})
 	case EntryReviewClosed:
-		delete(p.items, ConflictID(*e.Item))
-	}
-}
-
-// indexReturn remembers a parked outgoing return or reversal by the
-// end-to-end id of the payment it undoes.
-func (p *Poster) indexReturn(t recon.BankTransaction) {
-	if t.EndToEndID != "" && t.Direction == recon.Debit && (t.ReturnReason != "" || t.Reversal) {
-		p.returns[t.EndToEndID] = append(p.returns[t.EndToEndID], t.ID)
+		p.closeItem(ConflictID(*e.Item))
 	}
 }
 
@@ -346,12 +337,11 @@ func (p *Poster) applyLoan(e recon.Entry) {
 	for _, ps := range e.Postings {
 		rest, ok := strings.CutPrefix(ps.Account, prefix)
 		if !ok {
-			if a.from == "" && ps.Side == recon.DebitSide {
-				a.from = ps.Account
-			}
 			continue
 		}
-		s.currency = ps.Currency
+		if s.currency != ps.Currency {
+			s.currency = p.intern(ps.Currency)
+		}
 		delta, err := toMinor(ps.Amount, ps.Currency)
 		if err != nil { // a journal written before amounts were checked
 			s.inexact = true
@@ -381,52 +371,52 @@ func (p *Poster) applyLoan(e recon.Entry) {
 	}
 	inbound := hasAccount(e, ledger.Transit) && e.Kind != EntryUnassign
 	if inbound {
-		k := e.TransactionID + "\x00" + e.LoanID
 		handled := e.Round
 		if e.Kind == EntrySuspense { // parked from transit: numbered for the next round
 			handled--
 		}
-		p.rounds[k] = max(p.rounds[k], handled+1)
+		if n := p.rounds(e.TransactionID, e.LoanID); handled+1 > n {
+			p.kv.Set(key2(prefixRounds, e.TransactionID, e.LoanID), writer(nil).int(int64(handled+1)))
+		}
 	}
 	switch e.Kind {
 	case EntryRepayment, EntryRematchIn:
 		a.total, _ = toMinor(e.Postings[0].Amount, e.Postings[0].Currency)
 		a.round, a.rematch, a.e2e = e.Round, e.Kind == EntryRematchIn, e.EndToEndID
-		if s.repayments == nil {
-			s.repayments = map[string]*alloc{}
-		}
-		s.repayments[e.TransactionID] = &a
+		p.setRepayment(e.LoanID, e.TransactionID, a)
 		if e.EndToEndID != "" {
-			if s.byE2E == nil {
-				s.byE2E = map[string]string{}
-			}
-			s.byE2E[e.EndToEndID] = e.TransactionID
+			p.kv.Set(key2(prefixLoanE2E, e.LoanID, e.EndToEndID), []byte(e.TransactionID))
 		}
 	case EntryReversal:
-		if orig := s.repayments[e.Reverses]; orig != nil {
+		if orig, ok := p.repayment(e.LoanID, e.Reverses); ok {
 			orig.reversed = true
+			p.setRepayment(e.LoanID, e.Reverses, orig)
 		}
-		delete(s.byE2E, e.EndToEndID)
+		if e.EndToEndID != "" {
+			p.kv.Delete(key2(prefixLoanE2E, e.LoanID, e.EndToEndID))
+		}
 	case EntryUnassign:
-		if a := s.repayments[e.TransactionID]; a != nil && a.e2e != "" && s.byE2E[a.e2e] == e.TransactionID {
-			delete(s.byE2E, a.e2e)
+		if a, ok := p.repayment(e.LoanID, e.TransactionID); ok {
+			if txn, _ := p.creditByE2E(e.LoanID, a.e2e); txn == e.TransactionID {
+				p.kv.Delete(key2(prefixLoanE2E, e.LoanID, a.e2e))
+			}
+			p.kv.Delete(key2(prefixRepayment, e.LoanID, e.TransactionID))
 		}
-		delete(s.repayments, e.TransactionID)
 	case EntryDisbursement, EntryRefund:
 		if e.EndToEndID != "" {
-			if s.debits == nil {
-				s.debits = map[string]outgoing{}
-			}
-			s.debits[e.EndToEndID] = outgoing{txnID: e.TransactionID, kind: e.Kind, account: e.Postings[0].Account,
-				amount: orZero(toMinor(e.Postings[0].Amount, e.Postings[0].Currency))}
+			p.setDebit(e.LoanID, e.EndToEndID, outgoing{txnID: e.TransactionID, kind: e.Kind, account: e.Postings[0].Account,
+				amount: orZero(toMinor(e.Postings[0].Amount, e.Postings[0].Currency))})
 		}
 	case EntryDebitReversal:
-		delete(s.debits, e.EndToEndID)
+		if e.EndToEndID != "" {
+			p.kv.Delete(key2(prefixDebit, e.LoanID, e.EndToEndID))
+		}
 	case EntryCreditApplied:
 		if e.TransactionID == "" {
 			s.creditRuns++
 		}
 	}
+	p.saveLoan(e.LoanID, s)
 }
 
 // waterfall splits amount over what the loan still owes — instalment by
@@ -486,11 +476,11 @@ func (p *Poster) allocate(now time.Time, loanID string, t recon.BankTransaction,
 	}
 	for part, a := range take {
 		if a > 0 {
-			e.Postings = append(e.Postings, recon.Posting{Account: s.accounts[part], Side: recon.CreditSide, Amount: exact(a), Currency: cur})
+			e.Postings = append(e.Postings, recon.Posting{Account: account(loanID, part), Side: recon.CreditSide, Amount: exact(a), Currency: cur})
 		}
 	}
 	if left > 0 {
-		e.Postings = append(e.Postings, recon.Posting{Account: s.accounts[3], Side: recon.CreditSide, Amount: exact(left), Currency: cur})
+		e.Postings = append(e.Postings, recon.Posting{Account: ledger.Credit(loanID), Side: recon.CreditSide, Amount: exact(left), Currency: cur})
 	}
 	return e
 }

@@ -4,7 +4,6 @@ package matcher
 // the live path when the loan arrives.
 
 import (
-	"sort"
 	"time"
 
 	"github.com/reconhq/recon"
@@ -58,14 +57,7 @@ func (p *Poster) Rematch(now time.Time, all bool) Result {
 		}
 	}
 	if all {
-		ids := make([]string, 0)
-		for id, s := range p.state {
-			if s.credit > 0 {
-				ids = append(ids, id)
-			}
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
+		for _, id := range p.creditedLoans() { // loans not loaded included
 			p.applyCredit(&res, now, id, "")
 		}
 	}
@@ -107,7 +99,7 @@ func rematchPhase(t recon.BankTransaction, rule string) int {
 func (p *Poster) rematchIn(now time.Time, r Routed) Result {
 	var res Result
 	t := r.Transaction
-	if p.rounds[t.ID+"\x00"+r.LoanID] > r.Round {
+	if p.rounds(t.ID, r.LoanID) > r.Round {
 		return res // a redelivered share: booked already
 	}
 	if _, err := toMinor(*r.Amount, t.Currency); err != nil || p.loan(r.LoanID).inexact || t.Currency != p.loanCurrency(r.LoanID) {
@@ -142,9 +134,11 @@ func (p *Poster) rematchIn(now time.Time, r Routed) Result {
 	// A return: re-matched automatically, or assigned by a person to the
 	// loan holding its whole original, it reverses that original; a person
 	// assigning it otherwise takes the amount back through the waterfall.
-	s := p.loan(r.LoanID)
-	orig, found := s.byE2E[t.EndToEndID]
-	wholeOriginal := found && t.EndToEndID != "" && s.repayments[orig].total == minor(*r.Amount, t.Currency)
+	wholeOriginal := false
+	if orig, found := p.creditByE2E(r.LoanID, t.EndToEndID); found {
+		a, booked := p.repayment(r.LoanID, orig)
+		wholeOriginal = booked && a.total == minor(*r.Amount, t.Currency)
+	}
 	if auto || wholeOriginal {
 		p.reverse(&res, now, r.LoanID, t, ledger.Transit, r.Round)
 		return res

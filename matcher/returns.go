@@ -4,7 +4,6 @@ package matcher
 // end-to-end id, and borrower credit applied to what reopens.
 
 import (
-	"sort"
 	"strconv"
 	"time"
 
@@ -21,12 +20,15 @@ import (
 // that followed its original out of suspense).
 func (p *Poster) reverse(res *Result, now time.Time, loanID string, t recon.BankTransaction, from string, round int) {
 	s := p.loan(loanID)
-	origID, ok := s.byE2E[t.EndToEndID]
-	if !ok || t.EndToEndID == "" {
+	origID, ok := p.creditByE2E(loanID, t.EndToEndID)
+	var orig alloc
+	if ok {
+		orig, ok = p.repayment(loanID, origID)
+	}
+	if !ok {
 		p.emit(res, p.park(now, t, loanID, "return awaiting its original (end-to-end id "+orDefault(t.EndToEndID, "missing")+")", from, round))
 		return
 	}
-	orig := s.repayments[origID]
 	cur := t.Currency
 	amount, _ := toMinor(t.Amount, cur)
 	if orig.total != amount || s.currency != cur {
@@ -46,7 +48,7 @@ func (p *Poster) reverse(res *Result, now time.Time, loanID string, t recon.Bank
 // the original's shares, as far as the loan still holds them (credit may
 // have been applied since, an assignment taken back); the rest backwards
 // through the waterfall. False when the loan no longer holds that much.
-func reversalTake(s *loanState, orig *alloc) (take [4]int64, ok bool) {
+func reversalTake(s *loanState, orig alloc) (take [4]int64, ok bool) {
 	avail := backwards(s)
 	want := [4]int64{orig.credit, orig.parts[partPrincipal], orig.parts[partInterest], orig.parts[partFees]}
 	left := orig.total
@@ -78,11 +80,10 @@ func reversal(now time.Time, loanID string, t recon.BankTransaction, origID stri
 // end-to-end id; anything else is parked. from is where the money comes
 // from: the bank, or transit when it was re-matched out of suspense.
 func (p *Poster) reverseDebit(res *Result, now time.Time, loanID string, t recon.BankTransaction, from string, round int) {
-	s := p.loan(loanID)
-	out, ok := s.debits[t.EndToEndID]
+	out, ok := p.debit(loanID, t.EndToEndID)
 	amount, _ := toMinor(t.Amount, t.Currency)
 	switch {
-	case !ok || t.EndToEndID == "":
+	case !ok:
 		p.emit(res, p.park(now, t, loanID, "incoming reversal of an outgoing transfer not booked (end-to-end id "+orDefault(t.EndToEndID, "missing")+")", from, round))
 	case out.amount != amount:
 		p.emit(res, p.park(now, t, loanID, "incoming reversal of "+t.Amount.String()+" does not equal the "+out.kind+" of "+fromMinor(out.amount, t.Currency).String(), from, round))
@@ -100,20 +101,7 @@ func (p *Poster) resolveWaiting(res *Result, now time.Time, loanID string, orig 
 	if orig.EndToEndID == "" {
 		return
 	}
-	ids := p.returns[orig.EndToEndID]
-	open := ids[:0]
-	for _, id := range ids {
-		if _, ok := p.items[id]; ok {
-			open = append(open, id)
-		}
-	}
-	if len(open) == 0 {
-		delete(p.returns, orig.EndToEndID)
-		return
-	}
-	p.returns[orig.EndToEndID] = open
-	sort.Strings(open)
-	for _, id := range open {
+	for _, id := range p.waitingReturns(orig.EndToEndID) {
 		it := p.items[id]
 		rt := it.Transaction
 		if it.Kind == ItemMoney && it.LoanID == loanID && rt.EndToEndID == orig.EndToEndID && rt.Direction == recon.Debit && (rt.ReturnReason != "" || rt.Reversal) &&

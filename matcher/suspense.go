@@ -123,9 +123,7 @@ func (p *Poster) release(res *Result, now time.Time, it *Item, allocs []Allocati
 	if t.Direction != recon.Credit || t.EndToEndID == "" || len(allocs) != 1 {
 		return
 	}
-	candidates := append([]string(nil), p.returns[t.EndToEndID]...)
-	sort.Strings(candidates)
-	for _, id := range candidates {
+	for _, id := range p.waitingReturns(t.EndToEndID) {
 		w, ok := p.items[id]
 		if !ok {
 			continue
@@ -239,9 +237,9 @@ func (p *Poster) unassign(now time.Time, r Routed) Result {
 		return Result{Decision: d}
 	}
 	s := p.loan(r.LoanID)
-	a := s.repayments[t.ID]
+	a, booked := p.repayment(r.LoanID, t.ID)
 	switch {
-	case a == nil || !a.rematch:
+	case !booked || !a.rematch:
 		return reject("no assignment of " + t.ID + " booked on loan " + r.LoanID)
 	case a.reversed:
 		return reject("the assignment of " + t.ID + " was returned since")
@@ -269,8 +267,8 @@ func (p *Poster) unassign(now time.Time, r Routed) Result {
 func (p *Poster) repark(now time.Time, r Routed) Result {
 	var res Result
 	id := entryID(r.Transaction.ID, EntryRepark, "", 0) + "_" + r.LoanID + "_r" + strconv.Itoa(r.Round)
-	rel, ok := p.released[r.Transaction.ID]
-	if !ok || p.reparked[id] {
+	rel, ok := p.released(r.Transaction.ID)
+	if _, done := p.kv.Get(prefixReparked + id); !ok || done {
 		return res // redelivered
 	}
 	t := rel.Transaction
