@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,6 +13,7 @@ import (
 	"github.com/reconhq/recon/bus"
 	"github.com/reconhq/recon/matcher"
 	"github.com/reconhq/recon/schemas"
+	"github.com/reconhq/recon/store"
 )
 
 // post is stage two: routed records keyed by loan → allocation, reversals
@@ -32,13 +34,21 @@ func (s *Service) post(ctx context.Context) error {
 			po.Allocation = s.cfg.Allocation
 			return po
 		},
+		open: func(po *matcher.Poster, part *store.Part) error { return po.Open(part) },
 		restore: func(po *matcher.Poster, r *kgo.Record) error {
 			var e recon.Entry
 			if err := bus.Unmarshal(r.Value, &e); err != nil {
 				return fmt.Errorf("journal %s: %w", bus.Where(r), err)
 			}
+			switch head := po.Head; {
+			case e.Sequence <= head.Sequence: // in the local state already
+				return nil
+			case head.Sequence > 0 && (e.Sequence != head.Sequence+1 || e.PrevHash != head.Hash):
+				return fmt.Errorf("journal %s: entry %d (previous hash %.12s) after the local state's %d (hash %.12s): %w",
+					bus.Where(r), e.Sequence, e.PrevHash, head.Sequence, head.Hash, errDiverged)
+			}
 			po.Restore(e) // reads no loan: runs while the loans load
-			return nil
+			return po.Err()
 		},
 	})
 	sess, err := s.session("recon-matcher-post", schemas.TopicRouted, assigned, revoked)
@@ -99,6 +109,10 @@ func (s *Service) post(ctx context.Context) error {
 			}
 		}
 		s.mu.RUnlock()
+		if missing == nil {
+			missing = posters.storeErr(func(po *matcher.Poster) error { return po.Err() })
+		}
+		held, mark := maps.Clone(posters.parts), posters.mark
 		posters.mu.Unlock()
 		if missing != nil {
 			_, _ = sess.End(ctx, kgo.TryAbort)
@@ -106,7 +120,11 @@ func (s *Service) post(ctx context.Context) error {
 		}
 		s.m.phase.WithLabelValues("post", "decide").Observe(time.Since(decideStart).Seconds())
 		if err := s.commit(ctx, sess, b, "post"); err != nil {
-			return err // posters are rebuilt from the journal on reassignment
+			return err // posters are restored from their stores and the journal on reassignment
+		}
+		// the transaction is committed: the local state may now say so
+		if err := commitParts(held, mark, b.recs); err != nil {
+			return err
 		}
 		seenVersion = version
 		s.m.records.WithLabelValues("post").Add(float64(len(recs)))

@@ -31,7 +31,7 @@ func (s *Service) route(ctx context.Context) error {
 			r.OwnAccounts, r.LoanReference = s.cfg.OwnAccounts, s.cfg.LoanReference
 			return r
 		},
-		open: func(r *matcher.Router, part *store.Part) { r.Open(part) },
+		open: func(r *matcher.Router, part *store.Part) error { r.Open(part); return nil },
 		restore: func(r *matcher.Router, rec *kgo.Record) error {
 			var seen matcher.Seen
 			if err := bus.Unmarshal(rec.Value, &seen); err != nil {
@@ -82,7 +82,7 @@ func (s *Service) route(ctx context.Context) error {
 		})
 		s.mu.RUnlock()
 		if missing == nil {
-			missing = routers.storeErr()
+			missing = routers.storeErr(nil)
 		}
 		if missing != nil {
 			routers.mu.Unlock()

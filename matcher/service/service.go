@@ -311,11 +311,11 @@ const txnTimeout = 30 * time.Second
 // restore rebuilds a stage's state for the partitions it was given from
 // their changelog (the dedup changelog, or the journal): it waits until the
 // previous owner's transactions have settled, replays the partitions into
-// apply, and logs what it read and how long it took. False (logged) when
+// apply, and logs what it read and how long it took. An error (logged) when
 // it could not: the stage then ends its session (errNotRestored) and
 // restarts; a wait that made no progress (*bus.ErrReplayStalled) is kept
 // for NotReady until a restore succeeds.
-func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage int, topic string, from map[int32]int64, apply func(*kgo.Record) error) (map[int32]int64, bool) {
+func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage int, topic string, from map[int32]int64, apply func(*kgo.Record) error) (map[int32]int64, error) {
 	start, records := time.Now(), 0
 	settleFor := 2 * txnTimeout
 	if s.stall > 0 {
@@ -342,17 +342,17 @@ func (s *Service) restore(ctx context.Context, cl *kgo.Client, stage int, topic 
 			s.stuck[stage].Store(&err)
 			s.cfg.Log.Error(name+" stage cannot restore its state: the last stable offset does not advance", "topic", stalled.Topic,
 				"partition", stalled.Partition, "reached", stalled.Reached, "want", stalled.Want, "partitions_pending", stalled.Pending, "err", err)
-			return nil, false
+			return nil, err
 		}
 		s.cfg.Log.Error(name+" stage could not restore its state", "from", topic, "partitions", parts, "err", err)
-		return nil, false
+		return nil, err
 	}
 	level := slog.LevelInfo
 	if len(parts) == 0 {
 		level = slog.LevelDebug // a step of a rebalance
 	}
 	s.cfg.Log.Log(ctx, level, name+" stage restored", "partitions", parts, "from", topic, "records", records, "took", time.Since(start).Round(time.Millisecond))
-	return next, true
+	return next, nil
 }
 
 // settle makes the replay of a stage's state on assignment complete. The

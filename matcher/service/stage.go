@@ -44,10 +44,15 @@ type stageState[S any] struct {
 	changelog string // the topic its state is rebuilt from
 	fresh     func() S
 	// open gives a fresh state its partition's local store (nil: the
-	// state is in memory only, rebuilt from the whole changelog).
-	open    func(S, *store.Part)
+	// state is in memory only, rebuilt from the whole changelog); an
+	// error is a store the state cannot read: it is wiped and rebuilt.
+	open    func(S, *store.Part) error
 	restore func(S, *kgo.Record) error
 }
+
+// errDiverged is a changelog tail that does not continue the local state:
+// the partition's store is wiped and rebuilt from the whole changelog.
+var errDiverged = errors.New("the changelog does not continue the local state")
 
 // newStates begins a session's states: it holds no partition yet, whatever
 // the session before it held (a session torn down is not always revoked).
@@ -83,7 +88,22 @@ func (st *states[S]) callbacks(s *Service, d stageState[S]) (assigned func(conte
 				return
 			}
 			for p, part := range local {
-				d.open(fresh[p], part)
+				if err := d.open(fresh[p], part); err != nil {
+					s.cfg.Log.Warn("local state unreadable; rebuilt from the changelog", "state", stageNames[d.stage], "partition", p, "err", err)
+					if err := part.Wipe(); err != nil {
+						s.cfg.Log.Error(stageNames[d.stage]+" stage could not wipe its local state", "partition", p, "err", err)
+						st.unrestored.Store(true)
+						st.wake()
+						return
+					}
+					fresh[p], from[p] = d.fresh(), 0
+					if err := d.open(fresh[p], part); err != nil {
+						s.cfg.Log.Error(stageNames[d.stage]+" stage cannot open an empty local state", "partition", p, "err", err)
+						st.unrestored.Store(true)
+						st.wake()
+						return
+					}
+				}
 			}
 		}
 		applied := map[int32]int{}
@@ -98,10 +118,16 @@ func (st *states[S]) callbacks(s *Service, d stageState[S]) (assigned func(conte
 			}
 			return nil
 		}
-		next, ok := s.restore(ctx, cl, d.stage, d.changelog, from, apply)
+		next, err := s.restore(ctx, cl, d.stage, d.changelog, from, apply)
+		ok := err == nil
 		for p, part := range local {
 			if ok && checkpoint(part, mark, next[p]) != nil {
 				ok = false
+			}
+		}
+		if errors.Is(err, errDiverged) {
+			for _, part := range local { // rebuilt at the next assignment
+				_ = part.Wipe()
 			}
 		}
 		if !ok {
@@ -223,12 +249,16 @@ func commitParts(held map[int32]*store.Part, mark store.Mark, recs []*kgo.Record
 }
 
 // storeErr is the first read failure of a held partition's local store
-// in the transaction being decided: its state is wiped (it is rebuilt from
+// (or of its state, stateErr) in the transaction being decided: its state is wiped (it is rebuilt from
 // the changelog when the session restores it again) and the transaction
 // must abort (st.mu held).
-func (st *states[S]) storeErr() error {
+func (st *states[S]) storeErr(stateErr func(S) error) error {
 	for p, part := range st.parts {
-		if err := part.Err(); err != nil {
+		err := part.Err()
+		if err == nil && stateErr != nil {
+			err = stateErr(st.byPart[p])
+		}
+		if err != nil {
 			if werr := part.Wipe(); werr != nil {
 				err = errors.Join(err, werr)
 			}

@@ -36,14 +36,15 @@ func (s *syncBuffer) String() string {
 
 var (
 	routeRestored = regexp.MustCompile(`msg="route stage restored" .*? records=(\d+)`)
+	postRestored  = regexp.MustCompile(`msg="post stage restored" .*? records=(\d+)`)
 	loansLoaded   = regexp.MustCompile(`msg="loans table caught up" loans=(\d+) .*? records=(\d+)`)
 )
 
 // restoredRecords sums the dedup changelog records the route stage read
 // to restore its partitions.
-func restoredRecords(log string) int {
+func restoredRecords(re *regexp.Regexp, log string) int {
 	n := 0
-	for _, m := range routeRestored.FindAllStringSubmatch(log, -1) {
+	for _, m := range re.FindAllStringSubmatch(log, -1) {
 		c, _ := strconv.Atoi(m[1])
 		n += c
 	}
@@ -143,13 +144,17 @@ func TestServiceRestartWithLocalState(t *testing.T) {
 				(c.tail >= 0) != (m[2] == "0") {
 				t.Errorf("loans table after the restart: %v, want %d loans, read from the topic only without a usable store", m, nLoans)
 			}
-			read := restoredRecords(log.String())
-			t.Logf("the restore read %d dedup changelog records", read)
+			read, journal := restoredRecords(routeRestored, log.String()), restoredRecords(postRestored, log.String())
+			t.Logf("the restore read %d dedup changelog records, %d journal entries", read, journal)
 			switch {
 			case c.tail >= 0 && read > c.tail:
 				t.Errorf("restore read %d changelog records, want at most %d (the tail after the store's mark)", read, c.tail)
 			case c.tail < 0 && read < len(txns):
 				t.Errorf("restore read %d changelog records with no usable store, want all %d", read, len(txns))
+			case c.tail >= 0 && journal > c.tail:
+				t.Errorf("restore read %d journal entries, want at most %d (the tail after the store's mark)", journal, c.tail)
+			case c.tail < 0 && journal < len(txns):
+				t.Errorf("restore read %d journal entries with no usable store, want all %d", journal, len(txns))
 			}
 			stop()
 		})
