@@ -31,12 +31,13 @@ func storeLost(e *Env) Row {
 	})
 }
 
-// storeStale alternates an older copy of the store with files cut in half.
+// storeStale alternates files cut in half with an older copy of the store
+// (the copy the first kill took: older by the kills since).
 func storeStale(e *Env) Row {
 	n := 0
 	return storeFaults(e, 12, func(_ *Env, store, older string) string {
 		n++
-		if n%2 == 1 {
+		if n%2 == 0 {
 			if err := os.RemoveAll(store); err != nil {
 				return "not replaced: " + err.Error()
 			}
