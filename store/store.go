@@ -23,6 +23,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -38,8 +39,9 @@ const memTableBytes = 16 << 20
 
 // DB is the local state of one component of a process.
 type DB struct {
-	db  *pebble.DB
-	dir string
+	db       *pebble.DB
+	dir      string
+	flushing sync.WaitGroup // Part commits being written
 }
 
 // Open opens (or creates) the store in dir; dir "" keeps it in memory. A
@@ -114,7 +116,10 @@ func inUse(err error) bool {
 }
 
 // Close closes the store.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	d.flushing.Wait()
+	return d.db.Close()
+}
 
 // Dir is where the store lives ("" in memory).
 func (d *DB) Dir() string { return d.dir }
@@ -125,12 +130,43 @@ type Part struct {
 	d       *DB
 	prefix  string
 	pending map[string][]byte // writes not yet committed; a nil value is a delete
-	err     error
+	// flushing are the writes of the last Commit while its batch is
+	// written (read only), done its result.
+	flushing map[string][]byte
+	done     chan error
+	// memo holds committed values read or written lately, absent keys
+	// too (nil): a stage looks a key up several times while it decides
+	// (a new movement's references, first to find it, then to index it),
+	// and most lookups are of keys that do not exist. Only this Part
+	// writes its keys, so the memo is exact; it is dropped whole when it
+	// holds memoBytes.
+	memo      map[string][]byte
+	memoBytes int
+	// keys filters the lookups of keys the Part does not hold (nil until
+	// the first lookup builds it).
+	keys *filter
+	err  error
 }
 
-// Part returns the state under prefix, with nothing pending.
+// memoLimit bounds a Part's memo.
+const memoLimit = 16 << 20
+
+// Part returns the state under prefix, with nothing pending. It first
+// waits for every batch still being written, so a Part never reads under a
+// write of an earlier Part of the same prefix (a partition revoked and
+// assigned again).
 func (d *DB) Part(prefix string) *Part {
-	return &Part{d: d, prefix: prefix, pending: map[string][]byte{}}
+	d.flushing.Wait()
+	return &Part{d: d, prefix: prefix, pending: map[string][]byte{}, memo: map[string][]byte{}}
+}
+
+func (p *Part) remember(key string, v []byte) {
+	if p.memoBytes >= memoLimit {
+		clear(p.memo)
+		p.memoBytes = 0
+	}
+	p.memo[key] = v
+	p.memoBytes += len(key) + len(v) + 48
 }
 
 // Data keys sit under prefix+"d", the Mark at prefix+"m".
@@ -159,11 +195,24 @@ func (p *Part) Get(key string) ([]byte, bool) {
 	if v, ok := p.pending[key]; ok {
 		return v, v != nil
 	}
+	if v, ok := p.flushing[key]; ok {
+		return v, v != nil
+	}
+	if v, ok := p.memo[key]; ok {
+		return v, v != nil
+	}
+	if p.keys == nil || p.keys.full() {
+		p.buildFilter()
+	}
+	if p.keys != nil && !p.keys.mayContain(key) {
+		return nil, false
+	}
 	v, ok, err := p.get(p.key(key))
 	if err != nil {
 		p.fail(fmt.Errorf("store %s: get %q: %w", p.prefix, key, err))
 		return nil, false
 	}
+	p.remember(key, v)
 	return v, ok
 }
 
@@ -172,7 +221,42 @@ func (p *Part) Set(key string, value []byte) {
 	if value == nil {
 		value = []byte{}
 	}
+	if _, ok := p.pending[key]; !ok && p.keys != nil {
+		p.keys.add(key)
+	}
 	p.pending[key] = value
+}
+
+// buildFilter (re)builds the key filter by one scan of the committed keys
+// and those pending; on a read failure the Part goes on without it.
+func (p *Part) buildFilter() {
+	n := len(p.pending)
+	if p.keys != nil {
+		n = p.keys.n
+	}
+	f := newFilter(n)
+	lo := p.key("")
+	it, err := p.d.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo), KeyTypes: pebble.IterKeyTypePointsOnly})
+	if err != nil {
+		p.keys = nil
+		return
+	}
+	defer it.Close()
+	strip := len(lo)
+	for ok := it.First(); ok; ok = it.Next() {
+		f.add(string(it.Key()[strip:]))
+	}
+	if it.Error() != nil {
+		p.keys = nil
+		return
+	}
+	for k := range p.flushing {
+		f.add(k)
+	}
+	for k := range p.pending {
+		f.add(k)
+	}
+	p.keys = f
 }
 
 // Delete records a delete of the transaction being decided.
@@ -180,6 +264,10 @@ func (p *Part) Delete(key string) { p.pending[key] = nil }
 
 // Scan visits the keys with prefix in order, pending writes included.
 func (p *Part) Scan(prefix string, fn func(key string, value []byte) bool) {
+	if err := p.wait(); err != nil {
+		p.fail(err)
+		return
+	}
 	var over []string
 	for k := range p.pending {
 		if strings.HasPrefix(k, prefix) {
@@ -258,6 +346,9 @@ type Mark struct {
 // Mark returns the committed Mark, or the zero Mark for a state that has
 // none (empty, or never committed).
 func (p *Part) Mark() (Mark, error) {
+	if err := p.wait(); err != nil {
+		return Mark{}, err
+	}
 	v, ok, err := p.get(p.markKey())
 	if err != nil || !ok {
 		return Mark{}, err
@@ -269,16 +360,55 @@ func (p *Part) Mark() (Mark, error) {
 	return m, nil
 }
 
-// Commit writes the pending writes and the Mark in one atomic batch, then
-// forgets them. Call it only once the Kafka transaction that decided them
-// has committed.
+// Commit hands the pending writes and the Mark to a writer that puts them
+// in one atomic batch, and returns at once: the stage decides its next
+// transaction while the store writes this one (reads see the writes
+// meanwhile). Call it only once the Kafka transaction that decided them
+// has committed. It first waits for the previous commit's batch, and
+// returns its error if it failed: the store is then behind, not wrong
+// (the next restore replays more of the changelog).
 func (p *Part) Commit(m Mark) error {
+	if err := p.wait(); err != nil {
+		return err
+	}
 	if p.err != nil {
 		return p.err
 	}
+	writes := p.pending
+	p.flushing, p.pending = writes, map[string][]byte{}
+	done := make(chan error, 1)
+	p.done = done
+	p.d.flushing.Add(1)
+	go func() {
+		defer p.d.flushing.Done()
+		done <- p.write(writes, m)
+	}()
+	return nil
+}
+
+// wait waits for the batch being written, if any, and takes its writes
+// into the memo.
+func (p *Part) wait() error {
+	if p.done == nil {
+		return nil
+	}
+	err := <-p.done
+	p.done = nil
+	for k, v := range p.flushing {
+		p.remember(k, v)
+	}
+	p.flushing = nil
+	return err
+}
+
+// Flush waits until everything committed is written.
+func (p *Part) Flush() error { return p.wait() }
+
+// write puts writes and the Mark in one batch. It only reads writes.
+func (p *Part) write(writes map[string][]byte, m Mark) error {
 	b := p.d.db.NewBatch()
 	defer b.Close()
-	for k, v := range p.pending {
+	for k, v := range writes {
 		var err error
 		if v == nil {
 			err = b.Delete(p.key(k), nil)
@@ -300,7 +430,6 @@ func (p *Part) Commit(m Mark) error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("store %s: commit: %w", p.prefix, err)
 	}
-	clear(p.pending)
 	return nil
 }
 
@@ -310,7 +439,10 @@ func (p *Part) Discard() { clear(p.pending) }
 // Wipe deletes the Part's whole state, committed and pending, and its
 // read failure.
 func (p *Part) Wipe() error {
+	_ = p.wait() // what it wrote is wiped too
 	clear(p.pending)
+	clear(p.memo)
+	p.memoBytes, p.keys = 0, nil
 	p.err = nil
 	lo := []byte(p.prefix)
 	if err := p.d.db.DeleteRange(lo, upper(lo), pebble.NoSync); err != nil {

@@ -116,3 +116,58 @@ func TestReopenAndTruncated(t *testing.T) {
 		t.Fatalf("mark %d with %d records", m.Next, n)
 	}
 }
+
+// The key filter never hides a key the Part holds: committed before it
+// was built, written after, across its growth and a reopen.
+func TestFilterNoFalseNegatives(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := db.Part("x/")
+	const n = 3 * filterMinKeys
+	for i := range n / 3 {
+		p.Set(fmt.Sprintf("k%d", i), []byte("v"))
+	}
+	if err := p.Commit(Mark{Next: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Get("absent"); ok {
+		t.Fatal("absent key found")
+	}
+	for i := n / 3; i < n; i++ { // past the filter's size: it grows
+		p.Set(fmt.Sprintf("k%d", i), []byte("v"))
+		if i%10000 == 0 {
+			if err := p.Commit(Mark{Next: int64(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := p.Commit(Mark{Next: n}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(p *Part) {
+		t.Helper()
+		missing, false_ := 0, 0
+		for i := range n {
+			if _, ok := p.Get(fmt.Sprintf("k%d", i)); !ok {
+				missing++
+			}
+			if _, ok := p.Get(fmt.Sprintf("absent%d", i)); ok {
+				false_++
+			}
+		}
+		if missing > 0 || false_ > 0 {
+			t.Fatalf("%d of %d keys not found, %d absent keys found", missing, n, false_)
+		}
+	}
+	check(p)
+	db.Close()
+	db, err = Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	check(db.Part("x/"))
+}
