@@ -149,7 +149,7 @@ type Part struct {
 }
 
 // memoLimit bounds a Part's memo.
-const memoLimit = 16 << 20
+const memoLimit = 4 << 20
 
 // Part returns the state under prefix, with nothing pending. It first
 // waits for every batch still being written, so a Part never reads under a
